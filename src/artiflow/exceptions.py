@@ -1,0 +1,100 @@
+"""Errors raised by artiflow, with Metaflow's names kept as aliases.
+
+Every error a user can cause carries a message that says what was wrong, where, and what to do;
+the CLI prints it without an internal traceback.
+"""
+
+from __future__ import annotations
+
+
+class ArtiflowException(Exception):
+    """Base class of every error artiflow raises for a user mistake."""
+
+    headline = "Artiflow error"
+
+    def __init__(self, msg: str = "", lineno: int | None = None) -> None:
+        super().__init__(msg)
+        self.message = msg
+        self.lineno = lineno
+
+
+class GraphError(ArtiflowException):
+    """The flow's DAG, read from its source, is not valid."""
+
+    headline = "Invalid flow graph"
+
+
+class CommandError(ArtiflowException):
+    """A command-line argument or option is wrong."""
+
+    headline = "Invalid command"
+
+
+class InvalidNextError(ArtiflowException):
+    """`self.next(...)` was called in a way the graph does not allow."""
+
+    headline = "Invalid self.next() transition"
+
+
+class ArtifactError(ArtiflowException):
+    """An artifact could not be stored or read."""
+
+    headline = "Artifact error"
+
+
+class SerializationError(ArtifactError):
+    """A value assigned to `self.<name>` cannot be serialized."""
+
+    headline = "Cannot store artifact"
+
+
+class MergeArtifactsException(ArtiflowException):
+    """`merge_artifacts` met values it cannot merge unambiguously."""
+
+    headline = "Cannot merge artifacts"
+
+    def __init__(self, msg: str, artifact_names: list[str] | None = None) -> None:
+        super().__init__(msg)
+        self.artifact_names = list(artifact_names or [])
+
+
+class UnhandledInMergeArtifactsException(MergeArtifactsException):
+    """Artifacts differ across join inputs and the join did not set them itself."""
+
+
+class MissingInMergeArtifactsException(MergeArtifactsException):
+    """Artifacts named in `include=` are missing from the join inputs."""
+
+
+class ParameterError(ArtiflowException):
+    """A Parameter is declared or given wrongly."""
+
+    headline = "Invalid parameter"
+
+
+class NotFound(ArtiflowException):
+    """A flow, run, step, task or artifact does not exist (or is not visible)."""
+
+    headline = "Not found"
+
+
+class NamespaceMismatch(ArtiflowException):
+    """An object exists but lies outside the current namespace."""
+
+    headline = "Object not in the current namespace"
+
+
+class TaskFailed(ArtiflowException):
+    """A task raised an exception or died; the run stops."""
+
+    headline = "Task failed"
+
+
+# Metaflow's names, so that `from metaflow.exception import ...` keeps working.
+MetaflowException = ArtiflowException
+MetaflowNotFound = NotFound
+MetaflowNamespaceMismatch = NamespaceMismatch
+MetaflowInternalError = ArtiflowException
+InvalidNextException = InvalidNextError
+ExternalCommandFailed = CommandError
+MetaflowDataMissing = ArtifactError
