@@ -1,0 +1,34 @@
+# Two commands do everything on a fresh machine: `make demo` and `make test`.
+PYTHON ?= python3.11
+VENV   := .venv
+PY     := $(VENV)/bin/python
+
+.PHONY: demo test venv clean
+
+$(PY):
+	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "Python 3.11 is needed (set PYTHON=...)"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+
+venv: $(PY)
+
+$(VENV)/.installed: $(PY) pyproject.toml
+	$(PY) -m pip install --quiet -e .
+	touch $@
+
+$(VENV)/.installed-test: $(VENV)/.installed pyproject.toml
+	$(PY) -m pip install --quiet -e '.[test]'
+	touch $@
+
+# Install, run an example flow end to end, then show what it stored.
+demo: $(VENV)/.installed
+	cd examples && ../$(PY) hello.py run
+	cd examples && ../$(VENV)/bin/artiflow status HelloFlow
+	cd examples && ../$(PY) -c "from artiflow import Flow; run = Flow('HelloFlow').latest_run; print('client reads:', run['start'].task.data.message)"
+
+# Install the test extras and run the whole suite.
+test: $(VENV)/.installed-test
+	$(PY) -m pytest -q
+
+clean:
+	rm -rf $(VENV) examples/.artiflow

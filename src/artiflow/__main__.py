@@ -1,0 +1,5 @@
+"""`python -m artiflow ...` is the `artiflow` command."""
+
+from .cli.main import main
+
+main()

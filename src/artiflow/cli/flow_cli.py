@@ -1,0 +1,147 @@
+"""The per-flow command line: `python flow.py [options] run|check|show|dump|logs`."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from typing import Any
+
+import click
+
+from ..exceptions import CommandError
+from ..parameters import flow_parameters
+from .errors import friendly_errors, report
+from .params import parameter_option
+
+SUPPORTED = {"metadata": ("local",), "datastore": ("local",), "environment": ("local",)}
+
+
+def _check_supported(option: str, value: str | None) -> None:
+    if value is not None and value not in SUPPORTED[option]:
+        raise CommandError(
+            f"--{option}={value} is not supported by this version of artiflow; supported: "
+            f"{', '.join(SUPPORTED[option])}. Drop the option to use the default."
+        )
+
+
+def build_cli(flow_cls: type) -> click.Group:
+    """A click group for one flow class, with its Parameters as options of `run`."""
+
+    @click.group(context_settings={"help_option_names": ["-h", "--help"]}, help=flow_cls.__doc__)
+    @click.option("--quiet", is_flag=True, help="Show only the tasks' own output and errors.")
+    @click.option("--no-pylint", "no_pylint", is_flag=True, hidden=True, help="Accepted for Metaflow habits.")
+    @click.option("--pylint", is_flag=True, hidden=True)
+    @click.option("--metadata", default=None, help="Metadata provider: local (the default).")
+    @click.option("--datastore", default=None, help="Datastore: local (the default).")
+    @click.option("--datastore-root", default=None, help="Folder for artifact blobs (ARTIFLOW_DATASTORE_ROOT).")
+    @click.option("--environment", default=None, help="Environment: local (the default).")
+    @click.option("--event-logger", default=None, hidden=True)
+    @click.option("--monitor", default=None, hidden=True)
+    @click.pass_context
+    @friendly_errors
+    def cli(ctx: click.Context, quiet: bool, no_pylint: bool, pylint: bool, metadata: str | None,
+            datastore: str | None, datastore_root: str | None, environment: str | None,
+            event_logger: str | None, monitor: str | None) -> None:
+        _check_supported("metadata", metadata)
+        _check_supported("datastore", datastore)
+        _check_supported("environment", environment)
+        ctx.obj = {"flow_cls": flow_cls, "quiet": quiet, "datastore_root": datastore_root}
+
+    cli.add_command(_run_command(flow_cls))
+    cli.add_command(check)
+    cli.add_command(show)
+    cli.add_command(dump)
+    cli.add_command(logs)
+    return cli
+
+
+def _graph(ctx: click.Context):
+    from ..graph import FlowGraph
+
+    return FlowGraph.from_flow(ctx.obj["flow_cls"])
+
+
+def _run_command(flow_cls: type) -> click.Command:
+    params = flow_parameters(flow_cls)
+    command = click.Command(
+        "run",
+        callback=click.pass_context(friendly_errors(_run)),
+        help="Run the flow: every step, every task, every artifact stored.",
+        params=[
+            *(parameter_option(attr, p) for attr, p in params.items()),
+            click.Option(["--tag"], multiple=True, help="Tag the run (repeatable)."),
+            click.Option(["--max-workers"], type=click.IntRange(min=1), default=16, show_default=True,
+                         help="How many tasks run at once."),
+            click.Option(["--max-num-splits"], type=click.IntRange(min=1), default=100, show_default=True,
+                         help="The most tasks one foreach may make."),
+            click.Option(["--run-id-file"], type=click.Path(dir_okay=False), default=None,
+                         help="Write the run id to this file as soon as it is known."),
+        ],
+    )
+    return command
+
+
+def _run(ctx: click.Context, tag: tuple[str, ...], max_workers: int, max_num_splits: int,
+         run_id_file: str | None, **param_values: Any) -> None:
+    from ..runtime.launch import start_run
+
+    graph = _graph(ctx)
+    for t in tag:
+        if not t.strip() or len(t) > 500:
+            raise CommandError(f"Invalid --tag {t!r}: a tag is 1 to 500 characters, not only spaces.")
+    ok = start_run(ctx.obj["flow_cls"], graph, param_values, tags=list(tag), max_workers=max_workers,
+                   max_num_splits=max_num_splits, run_id_file=run_id_file, quiet=ctx.obj["quiet"],
+                   datastore_root=ctx.obj["datastore_root"])
+    sys.exit(0 if ok else 1)
+
+
+@click.command(help="Check the flow's graph for mistakes without running it.")
+@click.pass_context
+@friendly_errors
+def check(ctx: click.Context) -> None:
+    graph = _graph(ctx)
+    click.echo(f"The graph of {graph.name} is valid: {len(graph)} steps.")
+
+
+@click.command(help="Describe the flow's steps and how they connect.")
+@click.pass_context
+@friendly_errors
+def show(ctx: click.Context) -> None:
+    click.echo(_graph(ctx).describe())
+
+
+@click.command(help="Print the artifacts of a run, a step or a task: RUN[/STEP[/TASK]].")
+@click.argument("pathspec")
+@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+@click.pass_context
+@friendly_errors
+def dump(ctx: click.Context, pathspec: str, as_json: bool) -> None:
+    from . import inspect
+
+    inspect.dump(ctx.obj["flow_cls"].__name__, pathspec)
+
+
+@click.command(help="Print the output of a step's tasks: RUN/STEP[/TASK].")
+@click.argument("pathspec")
+@click.option("--stdout", "stream", flag_value="stdout", help="Only standard output.")
+@click.option("--stderr", "stream", flag_value="stderr", help="Only standard error.")
+@click.pass_context
+@friendly_errors
+def logs(ctx: click.Context, pathspec: str, stream: str | None) -> None:
+    from . import inspect
+
+    inspect.logs(ctx.obj["flow_cls"].__name__, pathspec, stream)
+
+
+def run_flow_cli(flow_cls: type) -> None:
+    """Entry point called by `MyFlow()`: parse sys.argv and exit."""
+    from ..exceptions import ArtiflowException
+
+    script = os.path.basename(sys.argv[0]) if sys.argv and sys.argv[0] else "flow.py"
+    try:
+        cli = build_cli(flow_cls)
+    except ArtiflowException as exc:
+        report(exc)
+        sys.exit(1)
+    cli.main(args=sys.argv[1:], prog_name=f"python {script}")

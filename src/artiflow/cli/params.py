@@ -1,0 +1,44 @@
+"""Turn a flow's Parameters into click options of `run`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from ..exceptions import ParameterError
+from ..parameters import IncludeFile, Parameter
+
+
+class ParameterType(click.ParamType):
+    """Converts a command-line string with the Parameter's own rules, reporting errors by name."""
+
+    def __init__(self, param: Parameter) -> None:
+        self.param = param
+        self.name = getattr(param.type, "__name__", None) or getattr(param.type, "name", "value")
+        if isinstance(param, IncludeFile):
+            self.name = "path"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        try:
+            return self.param.convert(value)
+        except ParameterError as exc:
+            self.fail(exc.message, param, ctx)
+
+
+def parameter_option(attr: str, param: Parameter) -> click.Option:
+    """The `--<name>` option of one Parameter (env: ARTIFLOW_RUN_<NAME> or METAFLOW_RUN_<NAME>)."""
+    help_text = param.help or ""
+    if param.type is bool:
+        return click.Option([f"--{param.name}/--no-{param.name}", attr], default=bool(param.default),
+                            help=help_text, envvar=param.env_names(), show_default=param.show_default)
+    return click.Option(
+        [f"--{param.name}", attr],
+        type=ParameterType(param),
+        default=param.default,
+        required=param.required and param.default is None,
+        help=help_text,
+        envvar=param.env_names(),
+        show_default=param.show_default,
+        show_envvar=False,
+    )

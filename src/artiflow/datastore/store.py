@@ -1,0 +1,79 @@
+"""The content-addressed artifact store: values in, refs out; refs in, values out."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import xxhash
+
+from ..exceptions import ArtifactError, SerializationError
+from .serializers import serializer_for, serializer_named
+from .storage import Storage, open_storage
+
+
+@dataclass(frozen=True)
+class ArtifactRef:
+    """Where an artifact's value lives and how to read it; cheap to copy and pass on."""
+
+    key: str
+    serializer: str
+    type: str
+    size: int
+
+
+def type_name(value: Any) -> str:
+    cls = type(value)
+    return cls.__qualname__ if cls.__module__ == "builtins" else f"{cls.__module__}.{cls.__qualname__}"
+
+
+def content_key(chunks: list[bytes | memoryview]) -> str:
+    """The blob key: a 128-bit xxh3 hash of the bytes, fast enough for large arrays."""
+    hasher = xxhash.xxh3_128()
+    for chunk in chunks:
+        hasher.update(chunk)
+    return hasher.hexdigest()
+
+
+class ContentStore:
+    """Artifacts stored once per content, on any `Storage` backend."""
+
+    def __init__(self, storage: Storage) -> None:
+        self.storage = storage
+
+    def save(self, name: str, value: Any) -> ArtifactRef:
+        """Serialize and store a value; the same bytes stored twice share one blob."""
+        serializer = serializer_for(value)
+        try:
+            chunks = list(serializer.dumps(value))
+        except Exception as exc:
+            raise SerializationError(
+                f"Artifact '{name}' cannot be stored: its value has type {type_name(value)}, which "
+                f"{serializer.name} cannot serialize ({type(exc).__name__}: {exc}). Store a plain value "
+                f"instead (e.g. list(...) of a generator), or keep it out of self by using a local variable."
+            ) from exc
+        key = self.put_bytes(chunks)
+        return ArtifactRef(key, serializer.name, type_name(value), sum(len(c) for c in chunks))
+
+    def load(self, ref: ArtifactRef) -> Any:
+        data = self.get_bytes(ref.key)
+        return serializer_named(ref.serializer).loads(data)
+
+    def put_bytes(self, chunks: list[bytes | memoryview]) -> str:
+        key = content_key(chunks)
+        if not self.storage.exists(key):
+            self.storage.put(key, chunks)
+        return key
+
+    def get_bytes(self, key: str) -> memoryview:
+        data = self.storage.get(key)
+        if content_key([data]) != key:
+            raise ArtifactError(
+                f"Blob {key} in {self.storage.describe()} is corrupt: its content no longer matches its "
+                f"hash. It was changed on disk after it was written."
+            )
+        return data
+
+
+def open_store(datastore_root: str) -> ContentStore:
+    return ContentStore(open_storage(datastore_root))

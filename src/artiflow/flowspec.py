@@ -1,0 +1,239 @@
+"""FlowSpec, @step and what a step sees: artifacts on `self`, `self.next`, foreach context, join inputs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
+
+from .exceptions import ArtiflowException, InvalidNextError
+
+if TYPE_CHECKING:
+    from .datastore import ArtifactRef, ContentStore
+    from .graph import FlowGraph
+
+INTERNAL_PREFIX = "_af_"
+IMMUTABLE_TYPES = (str, bytes, int, float, bool, complex, type(None), frozenset)
+
+
+def step(func: Callable) -> Callable:
+    """Mark a method of a FlowSpec as a step: a node of the flow's graph."""
+    func.is_step = True  # type: ignore[attr-defined]
+    if not hasattr(func, "decorators"):
+        func.decorators = []  # type: ignore[attr-defined]
+    return func
+
+
+@dataclass
+class Frame:
+    """One level of foreach: which split step, over which artifact, and this branch's index."""
+
+    step: str
+    var: str
+    index: int
+    num_splits: int
+    ref: "ArtifactRef"
+
+    def describe(self) -> dict[str, Any]:
+        return {"step": self.step, "var": self.var, "index": self.index, "num_splits": self.num_splits}
+
+
+@dataclass
+class TaskContext:
+    """The state behind a flow instance inside a task (or behind one join input)."""
+
+    store: "ContentStore"
+    graph: "FlowGraph"
+    step_name: str
+    refs: dict[str, "ArtifactRef"]                 # artifacts this instance can read, by name
+    params: frozenset[str] = frozenset()
+    frames: list[Frame] = field(default_factory=list)
+    read_only: bool = False
+    loaded: dict[str, Any] = field(default_factory=dict)   # values read from refs, by name
+    transition: tuple[list[str], str | None] | None = None
+    is_join: bool = False
+    _frame_values: dict[int, Any] = field(default_factory=dict)
+
+    def frame_value(self, level: int) -> Any:
+        """The element of the foreach at `level` that this branch works on (loaded once)."""
+        if level not in self._frame_values:
+            frame = self.frames[level]
+            items = self.store.load(frame.ref)
+            if not hasattr(items, "__getitem__"):
+                items = list(items)
+            self._frame_values[level] = items[frame.index]
+        return self._frame_values[level]
+
+
+class FlowSpec:
+    """Base class of a flow: subclass it, write @step methods, and call `MyFlow()` under __main__."""
+
+    _af_ctx: TaskContext | None = None
+
+    def __init__(self, use_cli: bool = True) -> None:
+        if use_cli:
+            from .cli.flow_cli import run_flow_cli
+
+            run_flow_cli(type(self))
+
+    @classmethod
+    def _af_instance(cls, ctx: TaskContext) -> "FlowSpec":
+        """An instance bound to a task's artifacts, made without running the CLI."""
+        instance = cls.__new__(cls)
+        object.__setattr__(instance, "_af_ctx", ctx)
+        return instance
+
+    # -- artifacts ---------------------------------------------------------------------------------
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__") or name.startswith(INTERNAL_PREFIX) or self._af_ctx is None:
+            raise AttributeError(name)
+        return self._af_read_artifact(name)
+
+    def _af_read_artifact(self, name: str) -> Any:
+        ctx = self._af_ctx
+        if ctx is None:
+            raise AttributeError(f"{name!r} is only available while the flow runs")
+        if name in ctx.loaded:
+            return ctx.loaded[name]
+        ref = ctx.refs.get(name)
+        if ref is None:
+            raise AttributeError(self._af_missing_message(name))
+        value = ctx.store.load(ref)
+        ctx.loaded[name] = value
+        if name not in ctx.params and not ctx.read_only:
+            object.__setattr__(self, name, value)  # a value read may be changed in place: save it again
+        return value
+
+    def _af_missing_message(self, name: str) -> str:
+        ctx = self._af_ctx
+        assert ctx is not None
+        visible = sorted(set(ctx.refs) | {k for k in vars(self) if not k.startswith(INTERNAL_PREFIX)})
+        where = f"step '{ctx.step_name}'"
+        hint = ""
+        if ctx.is_join:
+            hint = (" In a join, the inputs' artifacts are on inputs[i] (or inputs.<step>), not on self, "
+                    "until you assign them or call merge_artifacts.")
+        return (f"Artifact '{name}' is not available in {where}. Artifacts it can see: "
+                f"{', '.join(visible) or '(none)'}.{hint}")
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        ctx = self._af_ctx
+        if ctx is not None and ctx.read_only:
+            raise AttributeError(
+                f"Join inputs are read-only: cannot set '{name}' on the input from step '{ctx.step_name}'. "
+                f"Set it on self instead."
+            )
+        if name.startswith(INTERNAL_PREFIX):
+            raise AttributeError(f"Names starting with {INTERNAL_PREFIX!r} are reserved for artiflow: rename '{name}'.")
+        object.__setattr__(self, name, value)
+
+    def __delattr__(self, name: str) -> None:
+        object.__delattr__(self, name)
+
+    def _af_assigned(self) -> dict[str, Any]:
+        """The values this task has set (or read and may have changed), by artifact name."""
+        return {k: v for k, v in vars(self).items() if not k.startswith(INTERNAL_PREFIX)}
+
+    # -- transitions ---------------------------------------------------------------------------------
+    def next(self, *targets: Callable, foreach: str | None = None, **unsupported: Any) -> None:
+        """Say which step(s) run after this one; `foreach="items"` runs the target once per element."""
+        ctx = self._af_ctx
+        if ctx is None:
+            raise InvalidNextError("self.next() can only be called inside a running step.")
+        where = f"Step '{ctx.step_name}'"
+        if unsupported:
+            raise InvalidNextError(f"{where}: self.next() does not support {', '.join(sorted(unsupported))}.")
+        if ctx.transition is not None:
+            raise InvalidNextError(f"{where} called self.next() more than once; call it exactly once, at the end.")
+        names = []
+        for target in targets:
+            name = getattr(target, "__name__", None)
+            if not callable(target) or name not in ctx.graph:
+                raise InvalidNextError(f"{where}: self.next() takes steps like self.train, not {target!r}.")
+            names.append(name)
+        node = ctx.graph[ctx.step_name]
+        if names != list(node.out) or foreach != node.foreach_var:
+            expected = ", ".join(f"self.{n}" for n in node.out)
+            if node.foreach_var:
+                expected += f', foreach="{node.foreach_var}"'
+            got = ", ".join(f"self.{n}" for n in names) + (f', foreach="{foreach}"' if foreach else "")
+            raise InvalidNextError(
+                f"{where} called self.next({got}) but its code says self.next({expected}) "
+                f"(line {node.next_lineno}). The transition taken must be the one the step's last line declares."
+            )
+        ctx.transition = (names, foreach)
+
+    # -- foreach context -----------------------------------------------------------------------------
+    @property
+    def input(self) -> Any:
+        """This branch's element of the innermost foreach (None outside a foreach)."""
+        ctx = self._af_ctx
+        if ctx is None or not ctx.frames:
+            return None
+        return ctx.frame_value(len(ctx.frames) - 1)
+
+    @property
+    def index(self) -> int | None:
+        """This branch's index in the innermost foreach (None outside a foreach)."""
+        ctx = self._af_ctx
+        if ctx is None or not ctx.frames:
+            return None
+        return ctx.frames[-1].index
+
+    def foreach_stack(self) -> list[tuple[int, int, Any]]:
+        """(index, num_splits, value) for every enclosing foreach, outermost first."""
+        ctx = self._af_ctx
+        if ctx is None:
+            return []
+        return [(f.index, f.num_splits, ctx.frame_value(i)) for i, f in enumerate(ctx.frames)]
+
+    @property
+    def name(self) -> str:
+        """The flow's name (its class name)."""
+        return type(self).__name__
+
+    @property
+    def script_name(self) -> str:
+        import os
+        import sys
+
+        return os.path.basename(getattr(sys.modules[type(self).__module__], "__file__", "") or "")
+
+    # -- joins ---------------------------------------------------------------------------------------
+    def merge_artifacts(self, inputs: "Inputs", include: Sequence[str] | None = None,
+                        exclude: Sequence[str] | None = None) -> None:
+        """Carry over every artifact whose value is the same in all inputs that have it (Metaflow's merge)."""
+        from .merge import merge_unambiguous
+
+        merge_unambiguous(self, inputs, include or [], exclude or [])
+
+
+class Inputs(Sequence):
+    """The inputs of a join: ordered, indexable, iterable, and `inputs.<step>` for static branches."""
+
+    def __init__(self, items: list[FlowSpec]) -> None:
+        self._items = items
+
+    def __getitem__(self, index):  # type: ignore[override]
+        return self._items[index]
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __iter__(self) -> Iterator[FlowSpec]:
+        return iter(self._items)
+
+    def __getattr__(self, name: str) -> FlowSpec:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        for item in self._items:
+            if item._af_ctx is not None and item._af_ctx.step_name == name:
+                return item
+        steps = [i._af_ctx.step_name for i in self._items if i._af_ctx is not None]
+        raise AttributeError(f"This join has no input from a step named '{name}'; its inputs come from: {', '.join(steps)}.")
+
+    def __repr__(self) -> str:
+        return f"<Inputs of {len(self)}>"
+
+
+class JoinError(ArtiflowException):
+    headline = "Invalid join"

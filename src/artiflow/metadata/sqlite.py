@@ -1,0 +1,207 @@
+"""The metadata store on SQLite: the index of flows, runs, tasks, attempts, artifacts and tags.
+
+Only this module speaks SQL. The runner is the only writer of a run; many runs (and readers) may
+share one database file, so writes are short transactions in WAL mode.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from pathlib import Path
+from typing import Any, Iterable
+
+from ..datastore import ArtifactRef
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS runs (
+    flow TEXT NOT NULL, run_id INTEGER NOT NULL, user TEXT, status TEXT NOT NULL,
+    created_at REAL NOT NULL, finished_at REAL, heartbeat_at REAL, params TEXT, origin_run_id INTEGER,
+    PRIMARY KEY (flow, run_id));
+CREATE TABLE IF NOT EXISTS run_tags (
+    flow TEXT NOT NULL, run_id INTEGER NOT NULL, tag TEXT NOT NULL, system INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (flow, run_id, tag));
+CREATE TABLE IF NOT EXISTS tasks (
+    flow TEXT NOT NULL, run_id INTEGER NOT NULL, step TEXT NOT NULL, task_id INTEGER NOT NULL,
+    status TEXT NOT NULL, attempt INTEGER NOT NULL DEFAULT 0, created_at REAL NOT NULL, finished_at REAL,
+    foreach_stack TEXT, parents TEXT, origin TEXT,
+    PRIMARY KEY (flow, run_id, step, task_id));
+CREATE TABLE IF NOT EXISTS attempts (
+    flow TEXT NOT NULL, run_id INTEGER NOT NULL, step TEXT NOT NULL, task_id INTEGER NOT NULL,
+    attempt INTEGER NOT NULL, status TEXT NOT NULL, started_at REAL NOT NULL, finished_at REAL,
+    stdout_key TEXT, stderr_key TEXT, exception TEXT,
+    PRIMARY KEY (flow, run_id, step, task_id, attempt));
+CREATE TABLE IF NOT EXISTS artifacts (
+    flow TEXT NOT NULL, run_id INTEGER NOT NULL, step TEXT NOT NULL, task_id INTEGER NOT NULL,
+    name TEXT NOT NULL, key TEXT NOT NULL, serializer TEXT NOT NULL, type TEXT, size INTEGER,
+    PRIMARY KEY (flow, run_id, step, task_id, name));
+"""
+
+RUN_COLUMNS = "flow, run_id, user, status, created_at, finished_at, heartbeat_at, params, origin_run_id"
+TASK_COLUMNS = "flow, run_id, step, task_id, status, attempt, created_at, finished_at, foreach_stack, parents, origin"
+
+
+def _rows(cursor: sqlite3.Cursor) -> list[dict[str, Any]]:
+    names = [d[0] for d in cursor.description]
+    return [dict(zip(names, row)) for row in cursor.fetchall()]
+
+
+class SQLiteMetadata:
+    """Metadata in one SQLite file (the default: `$ARTIFLOW_ROOT/metadata.db`)."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self._conn: sqlite3.Connection | None = None
+
+    # -- connection ---------------------------------------------------------------------------
+    @property
+    def conn(self) -> sqlite3.Connection:
+        if self._conn is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            conn = sqlite3.connect(self.path, timeout=60, isolation_level=None, check_same_thread=False)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.executescript(SCHEMA)
+            self._conn = conn
+        return self._conn
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    def _write(self, statements: Iterable[tuple[str, tuple]]) -> None:
+        """Run statements in one IMMEDIATE transaction: all of them land, or none."""
+        conn = self.conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            for sql, args in statements:
+                conn.execute(sql, args)
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+
+    def _query(self, sql: str, args: tuple = ()) -> list[dict[str, Any]]:
+        return _rows(self.conn.execute(sql, args))
+
+    # -- writes (the runner) --------------------------------------------------------------------
+    def new_run(self, flow: str, user: str, tags: list[str], params: dict[str, Any],
+                origin_run_id: int | None = None) -> int:
+        """Allocate the next run id of this flow and record the run as running."""
+        conn = self.conn
+        now = time.time()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            (last,) = conn.execute("SELECT COALESCE(MAX(run_id), 0) FROM runs WHERE flow = ?", (flow,)).fetchone()
+            run_id = last + 1
+            conn.execute(
+                f"INSERT INTO runs ({RUN_COLUMNS}) VALUES (?, ?, ?, 'running', ?, NULL, ?, ?, ?)",
+                (flow, run_id, user, now, now, json.dumps(params), origin_run_id),
+            )
+            system_tags = [f"user:{user}"]
+            for tag, system in [(t, 1) for t in system_tags] + [(t, 0) for t in tags]:
+                conn.execute("INSERT OR IGNORE INTO run_tags VALUES (?, ?, ?, ?)", (flow, run_id, tag, system))
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        return run_id
+
+    def finish_run(self, flow: str, run_id: int, status: str) -> None:
+        now = time.time()
+        self._write([("UPDATE runs SET status = ?, finished_at = ?, heartbeat_at = ? WHERE flow = ? AND run_id = ?",
+                      (status, now, now, flow, run_id))])
+
+    def start_task(self, flow: str, run_id: int, step: str, task_id: int, attempt: int,
+                   foreach_stack: list, parents: list[str]) -> None:
+        now = time.time()
+        self._write([
+            (f"INSERT OR REPLACE INTO tasks ({TASK_COLUMNS}) VALUES (?, ?, ?, ?, 'running', ?, ?, NULL, ?, ?, NULL)",
+             (flow, run_id, step, task_id, attempt, now, json.dumps(foreach_stack), json.dumps(parents))),
+            ("INSERT OR REPLACE INTO attempts VALUES (?, ?, ?, ?, ?, 'running', ?, NULL, NULL, NULL, NULL)",
+             (flow, run_id, step, task_id, attempt, now)),
+        ])
+
+    def finish_task(self, flow: str, run_id: int, step: str, task_id: int, attempt: int, status: str,
+                    artifacts: dict[str, ArtifactRef], stdout_key: str | None, stderr_key: str | None,
+                    exception: dict | None) -> None:
+        """Record a task's outcome; on success its artifacts become visible in the same transaction."""
+        now = time.time()
+        where = (flow, run_id, step, task_id)
+        statements = [
+            ("UPDATE tasks SET status = ?, finished_at = ? WHERE flow = ? AND run_id = ? AND step = ? AND task_id = ?",
+             (status, now, *where)),
+            ("UPDATE attempts SET status = ?, finished_at = ?, stdout_key = ?, stderr_key = ?, exception = ? "
+             "WHERE flow = ? AND run_id = ? AND step = ? AND task_id = ? AND attempt = ?",
+             (status, now, stdout_key, stderr_key, json.dumps(exception) if exception else None, *where, attempt)),
+        ]
+        for name, ref in artifacts.items():
+            statements.append(("INSERT OR REPLACE INTO artifacts VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                               (*where, name, ref.key, ref.serializer, ref.type, ref.size)))
+        self._write(statements)
+
+    # -- reads (the client and the CLI) ---------------------------------------------------------
+    def flows(self) -> list[str]:
+        return [r["flow"] for r in self._query("SELECT DISTINCT flow FROM runs ORDER BY flow")]
+
+    def runs(self, flow: str) -> list[dict[str, Any]]:
+        """Runs of a flow, newest first, each with its `tags` and `system_tags`."""
+        runs = self._query(f"SELECT {RUN_COLUMNS} FROM runs WHERE flow = ? ORDER BY run_id DESC", (flow,))
+        tags: dict[int, list[tuple[str, int]]] = {}
+        for row in self._query("SELECT run_id, tag, system FROM run_tags WHERE flow = ?", (flow,)):
+            tags.setdefault(row["run_id"], []).append((row["tag"], row["system"]))
+        for run in runs:
+            self._decorate_run(run, tags.get(run["run_id"], []))
+        return runs
+
+    def run(self, flow: str, run_id: int) -> dict[str, Any] | None:
+        rows = self._query(f"SELECT {RUN_COLUMNS} FROM runs WHERE flow = ? AND run_id = ?", (flow, run_id))
+        if not rows:
+            return None
+        tags = self._query("SELECT tag, system FROM run_tags WHERE flow = ? AND run_id = ?", (flow, run_id))
+        return self._decorate_run(rows[0], [(t["tag"], t["system"]) for t in tags])
+
+    @staticmethod
+    def _decorate_run(run: dict[str, Any], tags: list[tuple[str, int]]) -> dict[str, Any]:
+        run["params"] = json.loads(run["params"] or "{}")
+        run["tags"] = sorted(t for t, system in tags if not system)
+        run["system_tags"] = sorted(t for t, system in tags if system)
+        return run
+
+    def tasks(self, flow: str, run_id: int, step: str | None = None) -> list[dict[str, Any]]:
+        """Tasks of a run (or of one step), in the order they were started."""
+        sql = f"SELECT {TASK_COLUMNS} FROM tasks WHERE flow = ? AND run_id = ?"
+        args: tuple = (flow, run_id)
+        if step is not None:
+            sql += " AND step = ?"
+            args += (step,)
+        rows = self._query(sql + " ORDER BY created_at, task_id", args)
+        for row in rows:
+            row["foreach_stack"] = json.loads(row["foreach_stack"] or "[]")
+            row["parents"] = json.loads(row["parents"] or "[]")
+        return rows
+
+    def task(self, flow: str, run_id: int, step: str, task_id: int) -> dict[str, Any] | None:
+        rows = [t for t in self.tasks(flow, run_id, step) if t["task_id"] == task_id]
+        return rows[0] if rows else None
+
+    def attempts(self, flow: str, run_id: int, step: str, task_id: int) -> list[dict[str, Any]]:
+        rows = self._query("SELECT * FROM attempts WHERE flow = ? AND run_id = ? AND step = ? AND task_id = ? "
+                           "ORDER BY attempt", (flow, run_id, step, task_id))
+        for row in rows:
+            row["exception"] = json.loads(row["exception"]) if row["exception"] else None
+        return rows
+
+    def artifacts(self, flow: str, run_id: int, step: str, task_id: int) -> dict[str, ArtifactRef]:
+        rows = self._query("SELECT name, key, serializer, type, size FROM artifacts "
+                           "WHERE flow = ? AND run_id = ? AND step = ? AND task_id = ? ORDER BY name",
+                           (flow, run_id, step, task_id))
+        return {r["name"]: ArtifactRef(r["key"], r["serializer"], r["type"], r["size"]) for r in rows}
+
+    def artifact_in_tasks(self, flow: str, run_id: int, step: str, name: str) -> dict[int, ArtifactRef]:
+        """One artifact of every task of a step, in one query (for reading many tasks fast)."""
+        rows = self._query("SELECT task_id, key, serializer, type, size FROM artifacts "
+                           "WHERE flow = ? AND run_id = ? AND step = ? AND name = ?", (flow, run_id, step, name))
+        return {r["task_id"]: ArtifactRef(r["key"], r["serializer"], r["type"], r["size"]) for r in rows}

@@ -1,0 +1,165 @@
+"""The local executor: each task in a process forked from the runner, output streamed back.
+
+Forking means a task starts with the flow module, artiflow and the user's imports already loaded:
+no interpreter start, no re-import. The task's stdout/stderr go through pipes so the runner can show
+them live with the task's pathspec and store them; its result comes back pickled on a third pipe.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import selectors
+import signal
+import sys
+from dataclasses import dataclass, field
+from typing import Callable, Iterator
+
+from .spec import TaskResult, TaskSpec
+
+STREAMS = ("stdout", "stderr")
+
+
+@dataclass
+class Running:
+    """A task process the executor is watching."""
+
+    spec: TaskSpec
+    pid: int
+    fds: dict[int, str]                      # fd → "stdout" | "stderr" | "result"
+    data: dict[str, bytearray] = field(default_factory=lambda: {"stdout": bytearray(), "stderr": bytearray(),
+                                                                 "result": bytearray()})
+    partial: dict[str, bytes] = field(default_factory=lambda: {"stdout": b"", "stderr": b""})
+
+
+@dataclass
+class Finished:
+    """A task process that has exited: its result (None if it died) and everything it printed."""
+
+    spec: TaskSpec
+    result: TaskResult | None
+    exit_status: int
+    stdout: bytes
+    stderr: bytes
+
+    def death_reason(self) -> str:
+        if os.WIFSIGNALED(self.exit_status):
+            sig = os.WTERMSIG(self.exit_status)
+            return f"killed by signal {sig} ({signal.Signals(sig).name})"
+        return f"exited with code {os.waitstatus_to_exitcode(self.exit_status)} before reporting a result"
+
+
+OutputCallback = Callable[[TaskSpec, str, str], None]
+
+
+class LocalExecutor:
+    """Runs tasks in forked child processes; `wait` yields them as they finish."""
+
+    def __init__(self, work: Callable[[TaskSpec], TaskResult], on_output: OutputCallback) -> None:
+        self.work = work
+        self.on_output = on_output
+        self.selector = selectors.DefaultSelector()
+        self.running: dict[int, Running] = {}
+
+    def __len__(self) -> int:
+        return len(self.running)
+
+    def submit(self, spec: TaskSpec) -> None:
+        pipes = {name: os.pipe() for name in (*STREAMS, "result")}
+        sys.stdout.flush()
+        sys.stderr.flush()
+        pid = os.fork()
+        if pid == 0:
+            self._child(spec, pipes)  # never returns
+        try:
+            os.setpgid(pid, pid)  # also here, so a signal sent right after fork reaches the group
+        except OSError:
+            pass
+        fds = {}
+        for name, (read_fd, write_fd) in pipes.items():
+            os.close(write_fd)
+            fds[read_fd] = name
+            os.set_blocking(read_fd, False)
+        task = Running(spec, pid, fds)
+        self.running[pid] = task
+        for fd in fds:
+            self.selector.register(fd, selectors.EVENT_READ, task)
+
+    def _child(self, spec: TaskSpec, pipes: dict[str, tuple[int, int]]) -> None:
+        code = 0
+        try:
+            os.setpgid(0, 0)  # its own group: the terminal's Ctrl-C reaches the runner, which stops us
+            signal.signal(signal.SIGINT, signal.SIG_DFL)
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            for name, (read_fd, write_fd) in pipes.items():
+                os.close(read_fd)
+            os.dup2(pipes["stdout"][1], 1)
+            os.dup2(pipes["stderr"][1], 2)
+            sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]
+            result = self.work(spec)
+            sys.stdout.flush()
+            sys.stderr.flush()
+            payload = pickle.dumps(result, protocol=5)
+            with os.fdopen(pipes["result"][1], "wb") as out:
+                out.write(payload)
+        except BaseException:  # noqa: BLE001 - a child must never fall back into the runner's loop
+            code = 70
+            try:
+                import traceback
+
+                traceback.print_exc()
+                sys.stderr.flush()
+            except BaseException:
+                pass
+        finally:
+            os._exit(code)
+
+    def wait(self, timeout: float | None = None) -> Iterator[Finished]:
+        """Read whatever output is ready; yield the tasks whose pipes have all closed."""
+        for key, _ in self.selector.select(timeout):
+            task: Running = key.data
+            fd = key.fd
+            stream = task.fds[fd]
+            try:
+                chunk = os.read(fd, 1 << 16)
+            except BlockingIOError:
+                continue
+            if chunk:
+                task.data[stream] += chunk
+                if stream in STREAMS:
+                    self._emit_lines(task, stream, chunk)
+                continue
+            self.selector.unregister(fd)
+            os.close(fd)
+            del task.fds[fd]
+            if not task.fds:
+                yield self._reap(task)
+
+    def _emit_lines(self, task: Running, stream: str, chunk: bytes) -> None:
+        text = task.partial[stream] + chunk
+        *lines, rest = text.split(b"\n")
+        task.partial[stream] = rest
+        for line in lines:
+            self.on_output(task.spec, stream, line.decode("utf-8", "replace"))
+
+    def _reap(self, task: Running) -> Finished:
+        for stream in STREAMS:
+            if task.partial[stream]:
+                self.on_output(task.spec, stream, task.partial[stream].decode("utf-8", "replace"))
+        _, status = os.waitpid(task.pid, 0)
+        del self.running[task.pid]
+        result = None
+        if task.data["result"]:
+            try:
+                result = pickle.loads(bytes(task.data["result"]))
+            except Exception:
+                result = None
+        return Finished(task.spec, result, status, bytes(task.data["stdout"]), bytes(task.data["stderr"]))
+
+    def terminate_all(self, sig: int = signal.SIGTERM) -> None:
+        """Signal every running task's process group (the task and anything it started)."""
+        for pid in list(self.running):
+            try:
+                os.killpg(pid, sig)
+            except ProcessLookupError:
+                pass

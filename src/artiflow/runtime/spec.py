@@ -1,0 +1,56 @@
+"""What the scheduler hands a worker (TaskSpec) and what the worker hands back (TaskResult).
+
+Both are plain picklable data, so any executor (a forked process, a Dask worker) can carry them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..datastore import ArtifactRef
+from ..flowspec import Frame
+
+
+@dataclass
+class InputSpec:
+    """One parent task of a task: its step, id, artifacts and foreach frames."""
+
+    step: str
+    task_id: int
+    artifacts: dict[str, ArtifactRef]
+    frames: list[Frame]
+
+
+@dataclass
+class TaskSpec:
+    """Everything a worker needs to run one attempt of one task."""
+
+    flow_name: str
+    run_id: int
+    step: str
+    task_id: int
+    attempt: int
+    params: dict[str, ArtifactRef]
+    inputs: list[InputSpec]
+    frames: list[Frame]
+    is_join: bool
+    user: str
+    tags: list[str] = field(default_factory=list)
+    origin_run_id: int | None = None
+
+    @property
+    def pathspec(self) -> str:
+        return f"{self.flow_name}/{self.run_id}/{self.step}/{self.task_id}"
+
+
+@dataclass
+class TaskResult:
+    """The outcome of a task: its artifacts and transition on success, the error otherwise."""
+
+    ok: bool
+    artifacts: dict[str, ArtifactRef] = field(default_factory=dict)
+    next_steps: list[str] = field(default_factory=list)
+    foreach_var: str | None = None
+    num_splits: int = 0
+    exception: dict[str, Any] | None = None

@@ -1,0 +1,133 @@
+"""Run one task in this process: build the flow instance, call the step, store its artifacts.
+
+This is the worker side: it decides nothing about the run, it executes one TaskSpec and returns a
+TaskResult. A user's exception is caught and returned, with only the user's own frames.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import traceback
+from typing import Any
+
+from ..current import current
+from ..datastore import ArtifactRef, ContentStore
+from ..exceptions import ArtiflowException
+from ..flowspec import IMMUTABLE_TYPES, FlowSpec, Inputs, TaskContext
+from ..graph import FlowGraph
+from .spec import TaskResult, TaskSpec
+
+PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def run_task(flow_cls: type[FlowSpec], graph: FlowGraph, spec: TaskSpec, store: ContentStore) -> TaskResult:
+    """Execute a task and return its result; never raises for a user error."""
+    _set_current(flow_cls, spec)
+    try:
+        flow = flow_cls._af_instance(_task_context(graph, spec, store))
+        _call_step(flow, spec, store, graph)
+        return _finish(flow, spec, graph)
+    except BaseException as exc:  # noqa: BLE001 - everything a step raises is reported, not re-raised
+        if isinstance(exc, KeyboardInterrupt):
+            raise
+        info = describe_exception(exc)
+        sys.stderr.write(info["traceback"])
+        sys.stderr.flush()
+        return TaskResult(ok=False, exception=info)
+
+
+def _set_current(flow_cls: type, spec: TaskSpec) -> None:
+    current._set(
+        flow_name=spec.flow_name, run_id=str(spec.run_id), step_name=spec.step, task_id=str(spec.task_id),
+        pathspec=spec.pathspec, retry_count=spec.attempt, username=spec.user, namespace=f"user:{spec.user}",
+        tags=list(spec.tags), parameter_names=sorted(spec.params), origin_run_id=spec.origin_run_id,
+    )
+
+
+def _task_context(graph: FlowGraph, spec: TaskSpec, store: ContentStore) -> TaskContext:
+    refs = dict(spec.params)
+    if not spec.is_join and spec.inputs:
+        refs.update(spec.inputs[0].artifacts)
+    return TaskContext(store=store, graph=graph, step_name=spec.step, refs=refs,
+                       params=frozenset(spec.params), frames=list(spec.frames), is_join=spec.is_join)
+
+
+def _join_inputs(flow: FlowSpec, spec: TaskSpec, store: ContentStore, graph: FlowGraph) -> Inputs:
+    items = []
+    for parent in spec.inputs:
+        ctx = TaskContext(store=store, graph=graph, step_name=parent.step, refs={**spec.params, **parent.artifacts},
+                          params=frozenset(spec.params), frames=list(parent.frames), read_only=True)
+        items.append(type(flow)._af_instance(ctx))
+    return Inputs(items)
+
+
+def _call_step(flow: FlowSpec, spec: TaskSpec, store: ContentStore, graph: FlowGraph) -> None:
+    method = getattr(flow, spec.step)
+    if spec.is_join:
+        method(_join_inputs(flow, spec, store, graph))
+    else:
+        method()
+
+
+def _finish(flow: FlowSpec, spec: TaskSpec, graph: FlowGraph) -> TaskResult:
+    ctx = flow._af_ctx
+    assert ctx is not None
+    node = graph[spec.step]
+    if ctx.transition is None and node.out:
+        raise ArtiflowException(
+            f"Step '{spec.step}' ended without calling self.next(...). Every path through a step other than "
+            f"'end' must end with self.next (line {node.next_lineno} is the declared one)."
+        )
+    next_steps, foreach_var = ctx.transition or ([], None)
+    num_splits = _count_splits(flow, spec.step, foreach_var) if foreach_var else 0
+    artifacts = persist_artifacts(flow, ctx)
+    return TaskResult(ok=True, artifacts=artifacts, next_steps=next_steps, foreach_var=foreach_var,
+                      num_splits=num_splits)
+
+
+def _count_splits(flow: FlowSpec, step_name: str, var: str) -> int:
+    try:
+        value = getattr(flow, var)
+    except AttributeError:
+        raise ArtiflowException(
+            f"Step '{step_name}' says foreach=\"{var}\" but never sets self.{var}. Assign the list to iterate over "
+            f"to self.{var} before calling self.next."
+        ) from None
+    try:
+        return len(value)
+    except TypeError:
+        raise ArtiflowException(
+            f"Step '{step_name}': foreach=\"{var}\" needs a list-like value with a length, but self.{var} is a "
+            f"{type(value).__name__}. Convert it, e.g. self.{var} = list(...)."
+        ) from None
+
+
+def persist_artifacts(flow: FlowSpec, ctx: TaskContext) -> dict[str, ArtifactRef]:
+    """Store what the task set; pass what it never touched on by reference."""
+    saved: dict[str, ArtifactRef] = {}
+    assigned = flow._af_assigned()
+    for name, ref in ctx.refs.items():
+        if name not in assigned:
+            saved[name] = ref
+    for name, value in assigned.items():
+        unchanged = name in ctx.loaded and ctx.loaded[name] is value and isinstance(value, IMMUTABLE_TYPES)
+        saved[name] = ctx.refs[name] if unchanged else ctx.store.save(name, value)
+    return saved
+
+
+def describe_exception(exc: BaseException) -> dict[str, Any]:
+    """Type, message and a traceback of the user's frames only (our own frames are noise to them)."""
+    frames = [f for f in traceback.extract_tb(exc.__traceback__) if not f.filename.startswith(PACKAGE_DIR)]
+    lines: list[str] = []
+    if frames and not isinstance(exc, ArtiflowException):
+        lines.append("Traceback (most recent call last):\n")
+        lines.extend(traceback.format_list(frames))
+    elif frames:
+        last = frames[-1]
+        lines.append(f'  at File "{last.filename}", line {last.lineno}, in {last.name}\n')
+    lines.extend(traceback.format_exception_only(type(exc), exc))
+    body = "".join(lines)
+    if isinstance(exc, ArtiflowException):
+        body = f"{exc.headline}: {exc.message}\n" + "".join(lines[:-1] if frames else [])
+    return {"type": type(exc).__name__, "message": str(exc), "traceback": body}

@@ -1,0 +1,24 @@
+"""Invalid: a transition to a non-step."""
+
+
+def step(f):
+    return f
+
+
+class FlowSpec:
+    pass
+
+
+class NextFlow(FlowSpec):
+    @step
+    def start(self):
+        items = "items"
+        self.next(self.missing)  # ERROR
+
+    @step
+    def end2(self):
+        self.next(self.end)
+
+    @step
+    def end(self):
+        pass

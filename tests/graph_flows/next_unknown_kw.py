@@ -1,0 +1,24 @@
+"""Invalid: an unknown keyword."""
+
+
+def step(f):
+    return f
+
+
+class FlowSpec:
+    pass
+
+
+class NextFlow(FlowSpec):
+    @step
+    def start(self):
+        items = "items"
+        self.next(self.end, when=1)  # ERROR
+
+    @step
+    def end2(self):
+        self.next(self.end)
+
+    @step
+    def end(self):
+        pass

@@ -1,0 +1,24 @@
+"""Invalid: num_parallel is unsupported."""
+
+
+def step(f):
+    return f
+
+
+class FlowSpec:
+    pass
+
+
+class NextFlow(FlowSpec):
+    @step
+    def start(self):
+        items = "items"
+        self.next(self.end, num_parallel=4)  # ERROR
+
+    @step
+    def end2(self):
+        self.next(self.end)
+
+    @step
+    def end(self):
+        pass
