@@ -107,7 +107,7 @@ class FlowSpec:
         ctx = self._af_ctx
         assert ctx is not None
         visible = sorted(set(ctx.refs) | {k for k in vars(self) if not k.startswith(INTERNAL_PREFIX)})
-        where = f"step '{ctx.step_name}'"
+        where = f"the input from step '{ctx.step_name}'" if ctx.read_only else f"step '{ctx.step_name}'"
         hint = ""
         if ctx.is_join:
             hint = (" In a join, the inputs' artifacts are on inputs[i] (or inputs.<step>), not on self, "

@@ -7,7 +7,9 @@ from typing import Any
 import click
 
 from ..exceptions import ParameterError
-from ..parameters import IncludeFile, Parameter
+from ..parameters import IncludeFile, JSONType, Parameter
+
+TYPE_NAMES = {int: "integer", float: "float", str: "text", JSONType: "json"}
 
 
 class ParameterType(click.ParamType):
@@ -15,9 +17,7 @@ class ParameterType(click.ParamType):
 
     def __init__(self, param: Parameter) -> None:
         self.param = param
-        self.name = getattr(param.type, "__name__", None) or getattr(param.type, "name", "value")
-        if isinstance(param, IncludeFile):
-            self.name = "path"
+        self.name = "path" if isinstance(param, IncludeFile) else TYPE_NAMES.get(param.type, "value")
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
         try:
@@ -32,13 +32,13 @@ def parameter_option(attr: str, param: Parameter) -> click.Option:
     if param.type is bool:
         return click.Option([f"--{param.name}/--no-{param.name}", attr], default=bool(param.default),
                             help=help_text, envvar=param.env_names(), show_default=param.show_default)
+    extra = {} if param.default is None else {"default": param.default}
     return click.Option(
         [f"--{param.name}", attr],
         type=ParameterType(param),
-        default=param.default,
         required=param.required and param.default is None,
         help=help_text,
         envvar=param.env_names(),
         show_default=param.show_default,
-        show_envvar=False,
+        **extra,
     )

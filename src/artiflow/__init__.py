@@ -1,0 +1,35 @@
+"""artiflow: data and ML pipelines with Metaflow's API, fast local runs and content-addressed artifacts."""
+
+from .client import (
+    DataArtifact,
+    Flow,
+    Metaflow,
+    Run,
+    Step,
+    Task,
+    default_namespace,
+    get_namespace,
+    namespace,
+)
+from .current import current
+from .datastore import register_serializer
+from .exceptions import (
+    ArtiflowException,
+    MetaflowException,
+    MetaflowNamespaceMismatch,
+    MetaflowNotFound,
+    MissingInMergeArtifactsException,
+    UnhandledInMergeArtifactsException,
+)
+from .flowspec import FlowSpec, step
+from .merge import merge_artifacts
+from .parameters import IncludeFile, JSONType, Parameter
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ArtiflowException", "DataArtifact", "Flow", "FlowSpec", "IncludeFile", "JSONType", "Metaflow",
+    "MetaflowException", "MetaflowNamespaceMismatch", "MetaflowNotFound", "MissingInMergeArtifactsException",
+    "Parameter", "Run", "Step", "Task", "UnhandledInMergeArtifactsException", "current", "default_namespace",
+    "get_namespace", "merge_artifacts", "namespace", "register_serializer", "step",
+]

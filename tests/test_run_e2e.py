@@ -1,0 +1,179 @@
+"""End-to-end runs through the real CLI, read back through the real client."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from conftest import FLOWS, REPO, ok, run_flow
+
+
+def latest(flow: str):
+    from artiflow import Flow
+
+    return Flow(flow).latest_run
+
+
+def test_hello_run_stores_artifacts_and_logs(af_home):
+    result = ok(run_flow("hello_flow.py", "run"))
+    assert "[HelloFlow/1/end/2] Hello" in result.stdout
+    run = latest("HelloFlow")
+    assert run.id == "1" and run.successful and run.finished
+    end = run["end"].task
+    assert end.data.message == "Hello"
+    assert "Hello" in end.stdout
+
+
+def test_run_ids_are_allocated_in_order(af_home):
+    ok(run_flow("hello_flow.py", "run"))
+    ok(run_flow("hello_flow.py", "run", "--run-id-file", "rid.txt"))
+    assert (af_home / "rid.txt").read_text() == "2"
+    assert latest("HelloFlow").id == "2"
+
+
+def test_identical_values_share_one_blob_and_untouched_pass_by_reference(af_home):
+    ok(run_flow("hello_flow.py", "run"))
+    ok(run_flow("hello_flow.py", "run"))
+    from artiflow import Flow
+
+    runs = list(Flow("HelloFlow"))
+    shas = {r["start"].task["message"].sha for r in runs} | {r["end"].task["message"].sha for r in runs}
+    assert len(shas) == 1
+    blobs = [p for p in (af_home / ".artiflow" / "data" / "blobs").rglob("*") if p.is_file()]
+    assert not [p for p in blobs if p.name.startswith(".tmp-")]
+
+
+def test_static_branches_are_isolated_ordered_and_merged(af_home):
+    ok(run_flow("branch_flow.py", "run"))
+    run = latest("BranchFlow")
+    assert run["a"].task.data.seen_by_a == [] and run["b"].task.data.seen_by_b == []
+    join = run["join"].task.data
+    assert join.order == ["B", "A"]  # branch order as written: self.next(self.b, self.a)
+    assert join.by_name == ["A", "B"]
+    assert join.count == 2
+    assert join.has_shared_before_merge is False
+    end = run["end"].task.data
+    assert (end.shared, end.only_a, end.only_b, end.conflict) == ("same", "A", "B", 3)
+
+
+def test_foreach_nested_with_stack_and_static_branch_inside(af_home):
+    result = ok(run_flow("foreach_flow.py", "run"))
+    assert "a1 a2 b1 b2 c1 c2" in result.stdout
+    run = latest("ForeachFlow")
+    assert run["start"].task.data.top_index is None
+    inner = sorted((t.data.word, t.data.my_index, t.index) for t in run["inner"])
+    assert inner == [("a1", 0, 0), ("a2", 1, 1), ("b1", 0, 0), ("b2", 1, 1), ("c1", 0, 0), ("c2", 1, 1)]
+    assert len(list(run["left"])) == 6 and len(list(run["side_join"])) == 6
+    side = sorted(t.data.sides for t in run["side_join"])
+    assert side == [["L", "R"]] * 6
+    outer_join = run["outer_join"].task.data
+    assert outer_join.stacks[0] == [(0, 3, "a"), (0, 2, 1)]
+    assert outer_join.stacks[-1] == [(2, 3, "c"), (0, 2, 1)]
+    letters = sorted(t.data.letter_here for t in run["inner_join"])
+    assert letters == ["a", "b", "c"]
+
+
+def test_parameters_types_env_and_current(af_home):
+    data = af_home / "in.txt"
+    data.write_text("some text")
+    ok(run_flow("params_flow.py", "run", "--alpha", "0.5", "--needed", "7", "--config", '{"depth": 5}',
+                "--flag", "--data", str(data), "--tag", "exp1", "--tag", "x y",
+                env={"ARTIFLOW_RUN_COUNT": "9", "METAFLOW_RUN_WHO": "moon"}))
+    run = latest("ParamsFlow")
+    start = run["start"].task.data
+    assert start.seen == {"alpha": 0.5, "count": 9, "who": "moon", "config": {"depth": 5}, "needed": 7,
+                          "flag": True, "data": "some text"}
+    assert "read-only" in start.write_error
+    cur = start.cur
+    assert cur["flow_name"] == "ParamsFlow" and cur["run_id"] == "1" and cur["step_name"] == "start"
+    assert cur["pathspec"] == f"ParamsFlow/1/start/{cur['task_id']}"
+    assert cur["retry_count"] == 0 and cur["username"] == "tester" and cur["namespace"] == "user:tester"
+    assert cur["is_running_flow"] is True and sorted(cur["tags"]) == ["exp1", "x y"]
+    assert set(cur["parameter_names"]) >= {"alpha", "needed", "data"}
+    assert run["end"].task.data.alpha_in_end == 0.5
+    assert "exp1" in run.tags
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--alpha", "abc", "--needed", "1"], "'--alpha'"),
+    (["--needed", "x"], "'--needed'"),
+    ([], "--needed"),
+    (["--needed", "1", "--config", "{bad"], "valid JSON"),
+    (["--needed", "1", "--data", "missing.csv"], "missing.csv"),
+    (["--needed", "1", "--tag", " "], "Invalid --tag"),
+])
+def test_bad_parameters_are_cli_errors_naming_them(af_home, args, message):
+    result = run_flow("params_flow.py", "run", *args)
+    assert result.returncode != 0
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_failing_task_exits_nonzero_with_user_traceback_and_pathspec(af_home):
+    result = run_flow("fail_flow.py", "run")
+    assert result.returncode == 1
+    assert "ZeroDivisionError: division by zero" in result.stderr
+    assert "fail_flow.py" in result.stderr and "in divide" in result.stderr
+    assert "artiflow/runtime" not in result.stderr  # only the user's frames
+    assert "FailFlow/1/work/" in result.stderr
+    run = latest("FailFlow")
+    assert not run.successful
+    failed = [t for t in run["work"] if not t.successful]
+    assert len(failed) == 1 and "ZeroDivisionError" in str(failed[0].exception)
+    assert "join" not in run
+
+
+def test_unserializable_artifact_names_it_and_its_type(af_home):
+    result = run_flow("bad_artifact_flow.py", "run")
+    assert result.returncode == 1
+    assert "Artifact 'gen'" in result.stderr and "generator" in result.stderr
+    run = latest("BadArtifactFlow")
+    assert not run["start"].task.successful
+    assert "fine" not in run["start"].task.data  # a failed task shows no artifacts at all
+
+
+def test_too_many_splits_names_the_option(af_home):
+    result = run_flow("splits_flow.py", "run", "--n", "5", "--max-num-splits", "3")
+    assert result.returncode == 1
+    assert "--max-num-splits" in result.stderr
+    ok(run_flow("splits_flow.py", "run", "--n", "150", "--max-num-splits", "200", "--max-workers", "4"))
+    run = latest("SplitsFlow")
+    assert run["join"].task.data.ys == [2 * i for i in range(150)]
+
+
+def test_six_concurrent_runs_get_distinct_ids(af_home):
+    env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
+    procs = [subprocess.Popen([sys.executable, str(FLOWS / "splits_flow.py"), "run", "--n", str(i + 1)],
+                              env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for i in range(6)]
+    outs = [p.communicate(timeout=120) for p in procs]
+    assert all(p.returncode == 0 for p in procs), outs
+    from artiflow import Flow
+
+    runs = list(Flow("SplitsFlow"))
+    assert sorted(int(r.id) for r in runs) == [1, 2, 3, 4, 5, 6]
+    assert sorted(len(r["join"].task.data.ys) for r in runs) == [1, 2, 3, 4, 5, 6]
+
+
+def test_ctrl_c_stops_tasks_and_marks_run_failed(af_home):
+    env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
+    proc = subprocess.Popen([sys.executable, str(FLOWS / "slow_flow.py"), "run"], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 30
+    lines = []
+    while time.time() < deadline:
+        line = proc.stdout.readline()
+        lines.append(line)
+        if "sleeping" in line:
+            break
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130, (lines, out, err)
+    assert "interrupted" in err
+    run = latest("SlowFlow")
+    assert run.finished and not run.successful
+    assert all(not t.successful for t in run["sleep"])

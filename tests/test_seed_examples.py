@@ -1,0 +1,63 @@
+"""The seed's own examples run verbatim, through the `artiflow FILE.py` launcher (`from metaflow import ...`)."""
+
+from __future__ import annotations
+
+import pytest
+
+from conftest import ok, run_flow
+
+
+def test_hello_prints_hello_and_client_reads_it(af_home):
+    result = ok(run_flow("seed_hello_flow.py", "run", launcher=True))
+    assert "[HelloFlow/1/end/2] Hello" in result.stdout
+    from artiflow import Flow
+
+    run = Flow("HelloFlow").latest_run
+    assert run.successful
+    assert run["start"].data.message == "Hello"
+    assert run["end"].task.data.message == "Hello"
+
+
+def test_merge_example_prints_lists_in_input_order(af_home):
+    result = ok(run_flow("seed_merge_flow.py", "run", launcher=True))
+    assert "['branch1', 'branch2']" in result.stdout
+    assert "[10, 20]" in result.stdout
+    assert "Done." in result.stdout
+    from artiflow import Flow
+
+    join = Flow("MergeExampleFlow").latest_run["join"].task
+    assert join.data.value == [10, 20]
+    assert join.data.branch_name == ["branch1", "branch2"]
+
+
+def test_prepare_data_train_fragment_with_pandas(af_home):
+    pytest.importorskip("pandas")
+    csv = af_home / "data.csv"
+    csv.write_text("x,y,label\n1,2,a\n3,4,b\n5,9,c\n")
+    ok(run_flow("seed_pandas_flow.py", "run", launcher=True))
+    from artiflow import Flow
+
+    run = Flow("TrainCSVFlow").latest_run
+    assert run["train"].data.model == {"x": 3.0, "y": 5.0}
+    df = run["prepare_data"].task.data.df
+    assert list(df.columns) == ["x", "y", "label"] and len(df) == 3
+
+
+def test_metaflow_style_python_m_artiflow_and_top_level_options(af_home):
+    result = ok(run_flow("seed_hello_flow.py", "--no-pylint", "--quiet", "--metadata=local", "--datastore=local",
+                         "--environment=local", "--event-logger=nullSidecarLogger", "run", launcher=True))
+    assert "Hello" in result.stdout
+    assert "Task is starting" not in result.stdout
+
+
+def test_unsupported_datastore_is_a_clear_error(af_home):
+    result = run_flow("seed_hello_flow.py", "--datastore=s3", "run", launcher=True)
+    assert result.returncode == 1
+    assert "--datastore=s3 is not supported" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_launcher_names_a_missing_file(af_home):
+    result = run_flow(af_home / "nope.py", "run", launcher=True)
+    assert result.returncode == 1
+    assert "nope.py" in result.stderr and "does not exist" in result.stderr
