@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 
-from conftest import ok, run_flow
+from conftest import FLOWS, ok, run_flow
 
 
 def test_hello_prints_hello_and_client_reads_it(af_home):
@@ -61,3 +66,17 @@ def test_launcher_names_a_missing_file(af_home):
     result = run_flow(af_home / "nope.py", "run", launcher=True)
     assert result.returncode == 1
     assert "nope.py" in result.stderr and "does not exist" in result.stderr
+
+
+def test_metaflow_names_resolve_to_artiflow_in_runner_and_tasks(af_home):
+    result = ok(run_flow("metaflow_names_flow.py", "run", launcher=True))
+    assert "module artiflow same True nf True size [1, 2]" in result.stdout
+
+
+def test_artiflow_command_runs_a_flow_file(af_home):
+    artiflow_bin = shutil.which("artiflow", path=str(Path(sys.executable).parent))
+    if artiflow_bin is None:
+        pytest.skip("the artiflow console script is not installed in this environment")
+    result = subprocess.run([artiflow_bin, str(FLOWS / "seed_hello_flow.py"), "run"], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert "Hello" in result.stdout

@@ -10,6 +10,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from .exceptions import CommandError
+
 ROOT_DIRNAME = ".artiflow"
 
 
@@ -47,13 +49,20 @@ class Config:
 
 
 def datastore_root_from_env(root: Path) -> str:
-    value = _env("ARTIFLOW_DATASTORE_ROOT", "METAFLOW_DATATOOLS_S3ROOT")
+    """ARTIFLOW_DATASTORE_ROOT; else the seed's METAFLOW_DATASTORE=s3 + METAFLOW_DATATOOLS_S3ROOT; else local."""
+    explicit = _env("ARTIFLOW_DATASTORE_ROOT")
+    if explicit:
+        return explicit
     kind = _env("METAFLOW_DATASTORE")
-    if value is None:
-        return str(root / "data")
-    if kind == "local" and value.startswith("s3://"):
-        return str(root / "data")
-    return value
+    if kind not in (None, "local", "s3"):
+        raise CommandError(f"METAFLOW_DATASTORE={kind} is not a datastore artiflow knows; use local or s3.")
+    if kind == "s3":
+        s3_root = _env("METAFLOW_DATATOOLS_S3ROOT")
+        if not s3_root:
+            raise CommandError("METAFLOW_DATASTORE=s3 needs METAFLOW_DATATOOLS_S3ROOT=s3://bucket/prefix "
+                               "(or set ARTIFLOW_DATASTORE_ROOT).")
+        return s3_root
+    return str(root / "data")
 
 
 def current_user() -> str:

@@ -428,9 +428,9 @@ class FlowGraph:
             node.type = _node_type(node)
             for child in node.out:
                 preds[child].append(name)
+        _check_acyclic(nodes)  # first: a cycle also makes a step look like a join
         _check_joins(nodes, preds)
         _check_reachable(nodes)
-        _check_acyclic(nodes)
         order = _topo_order(nodes, preds)
         rank = {n: i for i, n in enumerate(order)}
         nodes = {n: nodes[n] for n in order}
