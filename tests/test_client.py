@@ -228,6 +228,18 @@ def test_run_data_without_end_task_explains(hello):
         run.data
 
 
+def test_run_data_while_end_task_runs_or_failed(store):
+    run = store.run("EndFlow")
+    store.task("EndFlow", run, "start", {"a": 1})
+    store.task("EndFlow", run, "end", finish=False)
+    with pytest.raises(NotFound, match=r"Run EndFlow/1 is still running its end task \(run status: running\)"):
+        Run("EndFlow/1").data
+    store.meta.finish_task("EndFlow", run, "end", 2, 0, "failed", {}, None, None, BOOM)
+    with pytest.raises(NotFound, match=r"has an end task that failed.*run\['end'\]\.task\.data"):
+        Run("EndFlow/1").data
+    assert Run("EndFlow/1").end_task.status == "failed"
+
+
 # -- Step ------------------------------------------------------------------------------------------
 def test_step_of_one_task(hello):
     step = Run("HelloFlow/1")["start"]

@@ -13,6 +13,7 @@ from .client import (
 )
 from .current import current
 from .datastore import register_serializer
+from .decorators import catch, environment, resources, retry, timeout
 from .exceptions import (
     ArtiflowException,
     MetaflowException,
@@ -31,5 +32,6 @@ __all__ = [
     "ArtiflowException", "DataArtifact", "Flow", "FlowSpec", "IncludeFile", "JSONType", "Metaflow",
     "MetaflowException", "MetaflowNamespaceMismatch", "MetaflowNotFound", "MissingInMergeArtifactsException",
     "Parameter", "Run", "Step", "Task", "UnhandledInMergeArtifactsException", "current", "default_namespace",
-    "get_namespace", "merge_artifacts", "namespace", "register_serializer", "step",
+    "catch", "environment", "get_namespace", "merge_artifacts", "namespace", "register_serializer", "resources",
+    "retry", "step", "timeout",
 ]

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from typing import Any
 
 import click
 
+from ..decorators import parse_with
 from ..exceptions import CommandError
 from ..parameters import flow_parameters
+from ..runtime.scheduler import RunOptions
 from .errors import friendly_errors, report
 from .params import parameter_option
 
@@ -49,6 +50,7 @@ def build_cli(flow_cls: type) -> click.Group:
         ctx.obj = {"flow_cls": flow_cls, "quiet": quiet, "datastore_root": datastore_root}
 
     cli.add_command(_run_command(flow_cls))
+    cli.add_command(_resume_command())
     cli.add_command(check)
     cli.add_command(show)
     cli.add_command(dump)
@@ -62,37 +64,72 @@ def _graph(ctx: click.Context):
     return FlowGraph.from_flow(ctx.obj["flow_cls"])
 
 
+def _common_options() -> list[click.Option]:
+    """Options shared by `run` and `resume`."""
+    return [
+        click.Option(["--tag"], multiple=True, help="Tag the run (repeatable)."),
+        click.Option(["--max-workers"], type=click.IntRange(min=1), default=16, show_default=True,
+                     help="How many tasks run at once."),
+        click.Option(["--max-num-splits"], type=click.IntRange(min=1), default=100, show_default=True,
+                     help="The most tasks one foreach may make."),
+        click.Option(["--run-id-file"], type=click.Path(dir_okay=False), default=None,
+                     help="Write the run id to this file as soon as it is known."),
+        click.Option(["--with", "with_"], multiple=True, metavar="DECORATOR[:k=v,...]",
+                     help="Apply a decorator to every step, e.g. --with retry or --with timeout:seconds=60."),
+    ]
+
+
 def _run_command(flow_cls: type) -> click.Command:
     params = flow_parameters(flow_cls)
-    command = click.Command(
+    return click.Command(
         "run",
         callback=click.pass_context(friendly_errors(_run)),
         help="Run the flow: every step, every task, every artifact stored.",
+        params=[*(parameter_option(attr, p) for attr, p in params.items()), *_common_options()],
+    )
+
+
+def _resume_command() -> click.Command:
+    return click.Command(
+        "resume",
+        callback=click.pass_context(friendly_errors(_resume)),
+        help="Run again from a failure (or from STEP), reusing the earlier run's successful tasks before it.",
         params=[
-            *(parameter_option(attr, p) for attr, p in params.items()),
-            click.Option(["--tag"], multiple=True, help="Tag the run (repeatable)."),
-            click.Option(["--max-workers"], type=click.IntRange(min=1), default=16, show_default=True,
-                         help="How many tasks run at once."),
-            click.Option(["--max-num-splits"], type=click.IntRange(min=1), default=100, show_default=True,
-                         help="The most tasks one foreach may make."),
-            click.Option(["--run-id-file"], type=click.Path(dir_okay=False), default=None,
-                         help="Write the run id to this file as soon as it is known."),
+            click.Argument(["step"], required=False),
+            click.Option(["--origin-run-id"], default=None,
+                         help="The run to resume (default: your latest run of this flow)."),
+            *_common_options(),
         ],
     )
-    return command
 
 
-def _run(ctx: click.Context, tag: tuple[str, ...], max_workers: int, max_num_splits: int,
-         run_id_file: str | None, **param_values: Any) -> None:
-    from ..runtime.launch import start_run
-
-    graph = _graph(ctx)
+def _options(ctx: click.Context, tag: tuple[str, ...], max_workers: int, max_num_splits: int,
+             with_: tuple[str, ...]) -> RunOptions:
     for t in tag:
         if not t.strip() or len(t) > 500:
             raise CommandError(f"Invalid --tag {t!r}: a tag is 1 to 500 characters, not only spaces.")
-    ok = start_run(ctx.obj["flow_cls"], graph, param_values, tags=list(tag), max_workers=max_workers,
-                   max_num_splits=max_num_splits, run_id_file=run_id_file, quiet=ctx.obj["quiet"],
-                   datastore_root=ctx.obj["datastore_root"])
+    return RunOptions(max_workers=max_workers, max_num_splits=max_num_splits, tags=list(tag),
+                      quiet=ctx.obj["quiet"], with_decorators=[parse_with(w) for w in with_])
+
+
+def _run(ctx: click.Context, tag: tuple[str, ...], max_workers: int, max_num_splits: int,
+         run_id_file: str | None, with_: tuple[str, ...], **param_values: Any) -> None:
+    from ..runtime.launch import start_run
+
+    graph = _graph(ctx)
+    options = _options(ctx, tag, max_workers, max_num_splits, with_)
+    ok = start_run(ctx.obj["flow_cls"], graph, param_values, options, run_id_file, ctx.obj["datastore_root"])
+    sys.exit(0 if ok else 1)
+
+
+def _resume(ctx: click.Context, step: str | None, origin_run_id: str | None, tag: tuple[str, ...],
+            max_workers: int, max_num_splits: int, run_id_file: str | None, with_: tuple[str, ...]) -> None:
+    from ..runtime.launch import resume_run
+
+    graph = _graph(ctx)
+    options = _options(ctx, tag, max_workers, max_num_splits, with_)
+    ok = resume_run(ctx.obj["flow_cls"], graph, step, origin_run_id, options, run_id_file,
+                    ctx.obj["datastore_root"])
     sys.exit(0 if ok else 1)
 
 
@@ -119,7 +156,7 @@ def show(ctx: click.Context) -> None:
 def dump(ctx: click.Context, pathspec: str, as_json: bool) -> None:
     from . import inspect
 
-    inspect.dump(ctx.obj["flow_cls"].__name__, pathspec)
+    inspect.dump(ctx.obj["flow_cls"].__name__, pathspec, as_json=as_json)
 
 
 @click.command(help="Print the output of a step's tasks: RUN/STEP[/TASK].")

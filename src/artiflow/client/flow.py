@@ -211,7 +211,8 @@ class Run(ClientObject):
         """The artifacts of the end step; NotFound while the run has no successful end task."""
         end = self.end_task
         if end is None or not end.successful:
-            state = "has no end task yet" if end is None else f"has an end task that {end.status}"
+            state = ("has no end task yet" if end is None else "is still running its end task"
+                     if end.status == "running" else f"has an end task that {end.status}")
             raise NotFound(f"Run {self.pathspec} {state} (run status: {self.status}), so run.data has nothing "
                            f"to show. Read a step's artifacts instead, e.g. run['{self._last_step()}'].task.data.")
         return end.data

@@ -7,6 +7,7 @@ share one database file, so writes are short transactions in WAL mode.
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import time
 from pathlib import Path
@@ -18,14 +19,14 @@ SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
     flow TEXT NOT NULL, run_id INTEGER NOT NULL, user TEXT, status TEXT NOT NULL,
     created_at REAL NOT NULL, finished_at REAL, heartbeat_at REAL, params TEXT, origin_run_id INTEGER,
-    PRIMARY KEY (flow, run_id));
+    param_refs TEXT, PRIMARY KEY (flow, run_id));
 CREATE TABLE IF NOT EXISTS run_tags (
     flow TEXT NOT NULL, run_id INTEGER NOT NULL, tag TEXT NOT NULL, system INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (flow, run_id, tag));
 CREATE TABLE IF NOT EXISTS tasks (
     flow TEXT NOT NULL, run_id INTEGER NOT NULL, step TEXT NOT NULL, task_id INTEGER NOT NULL,
     status TEXT NOT NULL, attempt INTEGER NOT NULL DEFAULT 0, created_at REAL NOT NULL, finished_at REAL,
-    foreach_stack TEXT, parents TEXT, origin TEXT,
+    foreach_stack TEXT, parents TEXT, origin TEXT, transition TEXT,
     PRIMARY KEY (flow, run_id, step, task_id));
 CREATE TABLE IF NOT EXISTS attempts (
     flow TEXT NOT NULL, run_id INTEGER NOT NULL, step TEXT NOT NULL, task_id INTEGER NOT NULL,
@@ -38,8 +39,23 @@ CREATE TABLE IF NOT EXISTS artifacts (
     PRIMARY KEY (flow, run_id, step, task_id, name));
 """
 
-RUN_COLUMNS = "flow, run_id, user, status, created_at, finished_at, heartbeat_at, params, origin_run_id"
-TASK_COLUMNS = "flow, run_id, step, task_id, status, attempt, created_at, finished_at, foreach_stack, parents, origin"
+RUN_COLUMNS = "flow, run_id, user, status, created_at, finished_at, heartbeat_at, params, origin_run_id, param_refs"
+TASK_COLUMNS = ("flow, run_id, step, task_id, status, attempt, created_at, finished_at, foreach_stack, parents, origin, "
+                "transition")
+HEARTBEAT_SECONDS = 2.0
+
+
+def heartbeat_timeout() -> float:
+    """Seconds without a heartbeat after which a 'running' run is taken as dead (its runner was lost)."""
+    return float(os.environ.get("ARTIFLOW_HEARTBEAT_TIMEOUT", "20"))
+
+
+def _ref_to_json(ref: ArtifactRef) -> list:
+    return [ref.key, ref.serializer, ref.type, ref.size]
+
+
+def _ref_from_json(item: list) -> ArtifactRef:
+    return ArtifactRef(*item)
 
 
 def _rows(cursor: sqlite3.Cursor) -> list[dict[str, Any]]:
@@ -88,7 +104,7 @@ class SQLiteMetadata:
 
     # -- writes (the runner) --------------------------------------------------------------------
     def new_run(self, flow: str, user: str, tags: list[str], params: dict[str, Any],
-                origin_run_id: int | None = None) -> int:
+                param_refs: dict[str, ArtifactRef] | None = None, origin_run_id: int | None = None) -> int:
         """Allocate the next run id of this flow and record the run as running."""
         conn = self.conn
         now = time.time()
@@ -97,8 +113,9 @@ class SQLiteMetadata:
             (last,) = conn.execute("SELECT COALESCE(MAX(run_id), 0) FROM runs WHERE flow = ?", (flow,)).fetchone()
             run_id = last + 1
             conn.execute(
-                f"INSERT INTO runs ({RUN_COLUMNS}) VALUES (?, ?, ?, 'running', ?, NULL, ?, ?, ?)",
-                (flow, run_id, user, now, now, json.dumps(params), origin_run_id),
+                f"INSERT INTO runs ({RUN_COLUMNS}) VALUES (?, ?, ?, 'running', ?, NULL, ?, ?, ?, ?)",
+                (flow, run_id, user, now, now, json.dumps(params), origin_run_id,
+                 json.dumps({name: _ref_to_json(ref) for name, ref in (param_refs or {}).items()})),
             )
             system_tags = [f"user:{user}"]
             for tag, system in [(t, 1) for t in system_tags] + [(t, 0) for t in tags]:
@@ -114,11 +131,15 @@ class SQLiteMetadata:
         self._write([("UPDATE runs SET status = ?, finished_at = ?, heartbeat_at = ? WHERE flow = ? AND run_id = ?",
                       (status, now, now, flow, run_id))])
 
+    def heartbeat(self, flow: str, run_id: int) -> None:
+        """Say the runner is alive; readers take a run silent for heartbeat_timeout() as failed."""
+        self._write([("UPDATE runs SET heartbeat_at = ? WHERE flow = ? AND run_id = ?", (time.time(), flow, run_id))])
+
     def start_task(self, flow: str, run_id: int, step: str, task_id: int, attempt: int,
                    foreach_stack: list, parents: list[str]) -> None:
         now = time.time()
         self._write([
-            (f"INSERT OR REPLACE INTO tasks ({TASK_COLUMNS}) VALUES (?, ?, ?, ?, 'running', ?, ?, NULL, ?, ?, NULL)",
+            (f"INSERT OR REPLACE INTO tasks ({TASK_COLUMNS}) VALUES (?, ?, ?, ?, 'running', ?, ?, NULL, ?, ?, NULL, NULL)",
              (flow, run_id, step, task_id, attempt, now, json.dumps(foreach_stack), json.dumps(parents))),
             ("INSERT OR REPLACE INTO attempts VALUES (?, ?, ?, ?, ?, 'running', ?, NULL, NULL, NULL, NULL)",
              (flow, run_id, step, task_id, attempt, now)),
@@ -126,16 +147,38 @@ class SQLiteMetadata:
 
     def finish_task(self, flow: str, run_id: int, step: str, task_id: int, attempt: int, status: str,
                     artifacts: dict[str, ArtifactRef], stdout_key: str | None, stderr_key: str | None,
-                    exception: dict | None) -> None:
-        """Record a task's outcome; on success its artifacts become visible in the same transaction."""
+                    exception: dict | None, transition: dict | None = None) -> None:
+        """Record an attempt's outcome; on success its artifacts become visible in the same transaction."""
         now = time.time()
         where = (flow, run_id, step, task_id)
+        attempt_status = "failed" if status == "caught" else status
         statements = [
-            ("UPDATE tasks SET status = ?, finished_at = ? WHERE flow = ? AND run_id = ? AND step = ? AND task_id = ?",
-             (status, now, *where)),
+            ("UPDATE tasks SET status = ?, finished_at = ?, transition = ? "
+             "WHERE flow = ? AND run_id = ? AND step = ? AND task_id = ?",
+             (status, now, json.dumps(transition) if transition else None, *where)),
             ("UPDATE attempts SET status = ?, finished_at = ?, stdout_key = ?, stderr_key = ?, exception = ? "
              "WHERE flow = ? AND run_id = ? AND step = ? AND task_id = ? AND attempt = ?",
-             (status, now, stdout_key, stderr_key, json.dumps(exception) if exception else None, *where, attempt)),
+             (attempt_status, now, stdout_key, stderr_key, json.dumps(exception) if exception else None, *where,
+              attempt)),
+        ]
+        for name, ref in artifacts.items():
+            statements.append(("INSERT OR REPLACE INTO artifacts VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                               (*where, name, ref.key, ref.serializer, ref.type, ref.size)))
+        self._write(statements)
+
+    def clone_task(self, flow: str, run_id: int, step: str, task_id: int, foreach_stack: list, parents: list[str],
+                   origin: dict[str, Any], artifacts: dict[str, ArtifactRef]) -> None:
+        """Record a task reused from an earlier run (resume): same artifacts and logs, by reference."""
+        now = time.time()
+        origin_path = origin["origin"] or f"{origin['flow']}/{origin['run_id']}/{origin['step']}/{origin['task_id']}"
+        last = self.attempts(origin["flow"], origin["run_id"], origin["step"], origin["task_id"])[-1]
+        where = (flow, run_id, step, task_id)
+        statements = [
+            (f"INSERT OR REPLACE INTO tasks ({TASK_COLUMNS}) VALUES (?, ?, ?, ?, 'succeeded', 0, ?, ?, ?, ?, ?, ?)",
+             (*where, now, now, json.dumps(foreach_stack), json.dumps(parents), origin_path,
+              json.dumps(origin["transition"]) if origin["transition"] else None)),
+            ("INSERT OR REPLACE INTO attempts VALUES (?, ?, ?, ?, 0, 'succeeded', ?, ?, ?, ?, NULL)",
+             (*where, now, now, last["stdout_key"], last["stderr_key"])),
         ]
         for name, ref in artifacts.items():
             statements.append(("INSERT OR REPLACE INTO artifacts VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -166,6 +209,10 @@ class SQLiteMetadata:
     @staticmethod
     def _decorate_run(run: dict[str, Any], tags: list[tuple[str, int]]) -> dict[str, Any]:
         run["params"] = json.loads(run["params"] or "{}")
+        run["param_refs"] = {k: _ref_from_json(v) for k, v in json.loads(run["param_refs"] or "{}").items()}
+        run["lost"] = run["status"] == "running" and time.time() - (run["heartbeat_at"] or 0) > heartbeat_timeout()
+        if run["lost"]:
+            run["status"] = "failed"  # its runner stopped beating: killed, or the machine was lost
         run["tags"] = sorted(t for t, system in tags if not system)
         run["system_tags"] = sorted(t for t, system in tags if system)
         return run
@@ -181,6 +228,7 @@ class SQLiteMetadata:
         for row in rows:
             row["foreach_stack"] = json.loads(row["foreach_stack"] or "[]")
             row["parents"] = json.loads(row["parents"] or "[]")
+            row["transition"] = json.loads(row["transition"]) if row["transition"] else None
         return rows
 
     def task(self, flow: str, run_id: int, step: str, task_id: int) -> dict[str, Any] | None:
@@ -199,6 +247,15 @@ class SQLiteMetadata:
                            "WHERE flow = ? AND run_id = ? AND step = ? AND task_id = ? ORDER BY name",
                            (flow, run_id, step, task_id))
         return {r["name"]: ArtifactRef(r["key"], r["serializer"], r["type"], r["size"]) for r in rows}
+
+    def artifacts_of_run(self, flow: str, run_id: int) -> dict[tuple[str, int], dict[str, ArtifactRef]]:
+        """Every artifact of a run in one query, by (step, task_id)."""
+        found: dict[tuple[str, int], dict[str, ArtifactRef]] = {}
+        for r in self._query("SELECT step, task_id, name, key, serializer, type, size FROM artifacts "
+                             "WHERE flow = ? AND run_id = ?", (flow, run_id)):
+            found.setdefault((r["step"], r["task_id"]), {})[r["name"]] = ArtifactRef(
+                r["key"], r["serializer"], r["type"], r["size"])
+        return found
 
     def artifact_in_tasks(self, flow: str, run_id: int, step: str, name: str) -> dict[int, ArtifactRef]:
         """One artifact of every task of a step, in one query (for reading many tasks fast)."""

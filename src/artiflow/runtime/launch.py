@@ -1,14 +1,18 @@
-"""Start a run: open the stores, allocate the run id, store the parameters, hand over to the scheduler."""
+"""Start a run or resume one: open the stores, allocate the run id, hand over to the scheduler."""
 
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
-from ..config import load_config
-from ..datastore import open_store
-from ..metadata import open_metadata
+from ..config import Config, load_config
+from ..datastore import ArtifactRef, ContentStore, open_store
+from ..exceptions import CommandError
+from ..graph import FlowGraph
+from ..metadata import SQLiteMetadata, open_metadata
 from .console import Console
+from .resume import ResumePlan
 from .scheduler import RunOptions, Scheduler
 
 
@@ -21,35 +25,85 @@ def _json_safe(value: Any) -> Any:
         return text if len(text) <= 200 else text[:197] + "..."
 
 
-def start_run(flow_cls: type, graph, param_values: dict[str, Any], tags: list[str], max_workers: int,
-              max_num_splits: int, run_id_file: str | None, quiet: bool, datastore_root: str | None) -> bool:
-    """Run the flow once; True if every task succeeded."""
+def _open(datastore_root: str | None) -> tuple[Config, ContentStore, SQLiteMetadata]:
     config = load_config(datastore_root)
-    store = open_store(config.datastore_root)
-    metadata = open_metadata(config.metadata_url)
+    return config, open_store(config.datastore_root), open_metadata(config.metadata_url)
+
+
+def start_run(flow_cls: type, graph: FlowGraph, param_values: dict[str, Any], options: RunOptions,
+              run_id_file: str | None, datastore_root: str | None) -> bool:
+    """Run the flow once; True if every task succeeded."""
+    config, store, metadata = _open(datastore_root)
     params = {name: store.save(name, value) for name, value in param_values.items()}
     shown = {name: _json_safe(value) for name, value in param_values.items()}
-    run_id = metadata.new_run(graph.name, config.user, tags, shown)
+    run_id = metadata.new_run(graph.name, config.user, options.tags, shown, params)
+    console = Console(options.quiet)
+    console.info(f"Run {graph.name}/{run_id} starting (user {config.user}).")
+    return _execute(flow_cls, graph, store, metadata, config, run_id, params, options, run_id_file, console)
+
+
+def resume_run(flow_cls: type, graph: FlowGraph, step: str | None, origin_run_id: str | None, options: RunOptions,
+               run_id_file: str | None, datastore_root: str | None) -> bool:
+    """A new run that reuses the origin run's successful tasks before the resume point and runs the rest."""
+    config, store, metadata = _open(datastore_root)
+    origin = find_origin(metadata, graph.name, origin_run_id, config.user)
+    plan = ResumePlan(metadata, graph, origin, step)
+    options.origin_run_id = origin["run_id"]
+    params: dict[str, ArtifactRef] = origin["param_refs"]
+    run_id = metadata.new_run(graph.name, config.user, options.tags, origin["params"], params,
+                              origin_run_id=origin["run_id"])
+    console = Console(options.quiet)
+    where = f"step '{plan.resume_point}'" if plan.resume_point else "its unfinished steps"
+    console.info(f"Resuming {graph.name}/{origin['run_id']} as run {graph.name}/{run_id} from {where} "
+                 f"(user {config.user}).")
+    return _execute(flow_cls, graph, store, metadata, config, run_id, params, options, run_id_file, console, plan)
+
+
+def find_origin(metadata: SQLiteMetadata, flow: str, given: str | None, user: str) -> dict[str, Any]:
+    """The run to resume: the given id (`3` or `Flow/3`), else the latest run of this user."""
+    if given is None:
+        mine = [r for r in metadata.runs(flow) if f"user:{user}" in r["system_tags"]]
+        if not mine:
+            raise CommandError(f"There is no run of {flow} by user {user} to resume. Start one with: run")
+        return mine[0]
+    flow_part, _, id_part = given.rpartition("/")
+    if flow_part and flow_part != flow:
+        raise CommandError(f"--origin-run-id {given} is a run of flow {flow_part}, not of {flow}. "
+                           f"Resume it from that flow's file, or give a run id of {flow}.")
+    if not id_part.isdigit() or metadata.run(flow, int(id_part)) is None:
+        known = ", ".join(str(r["run_id"]) for r in metadata.runs(flow)[:10]) or "none"
+        raise CommandError(f"--origin-run-id {given}: {flow} has no run {id_part!r}. Its latest runs: {known}.")
+    origin = metadata.run(flow, int(id_part))
+    assert origin is not None
+    if origin["status"] == "running":
+        silent = time.time() - (origin["heartbeat_at"] or 0)
+        raise CommandError(f"Run {flow}/{origin['run_id']} is still running (its runner was heard {silent:.0f} s "
+                           f"ago). Wait for it to end, or stop it with Ctrl-C, then resume.")
+    return origin
+
+
+def _execute(flow_cls: type, graph: FlowGraph, store: ContentStore, metadata: SQLiteMetadata, config: Config,
+             run_id: int, params: dict[str, ArtifactRef], options: RunOptions, run_id_file: str | None,
+             console: Console, resume: ResumePlan | None = None) -> bool:
     if run_id_file:
         with open(run_id_file, "w") as f:
             f.write(str(run_id))
-    console = Console(quiet)
     pathspec = f"{graph.name}/{run_id}"
-    console.info(f"Run {pathspec} starting (user {config.user}).")
-    scheduler = Scheduler(flow_cls, graph, store, metadata, run_id, config.user, params,
-                          RunOptions(max_workers=max_workers, max_num_splits=max_num_splits, tags=tags, quiet=quiet),
-                          console)
+    scheduler = Scheduler(flow_cls, graph, store, metadata, run_id, config.user, params, options, console, resume)
     try:
         ok = scheduler.run()
     except KeyboardInterrupt:
-        console.error(f"Run {pathspec} interrupted: all its tasks were stopped and the run is marked failed.")
+        console.error(f"Run {pathspec} interrupted: all its tasks were stopped and the run is marked failed. "
+                      f"Continue it with: resume --origin-run-id {run_id}")
         raise SystemExit(130)
+    reused = f", {scheduler.reused_count} reused" if scheduler.reused_count else ""
     if ok:
-        console.info(f"Run {pathspec} succeeded in {console.elapsed():.2f} s ({scheduler.task_count} tasks). "
+        console.info(f"Run {pathspec} succeeded in {console.elapsed():.2f} s ({scheduler.task_count} tasks{reused}). "
                      f"See it with: artiflow show {pathspec}")
         return True
     lines = [f"Run {pathspec} failed after {console.elapsed():.2f} s."]
     for failure in scheduler.failures:
         lines.append(f"  {failure.pathspec}: {failure.exception['type']}: {failure.exception['message']}")
+    lines.append("Fix the cause, then continue from the failure with: resume")
     console.error("\n".join(lines))
     return False

@@ -64,7 +64,7 @@ class LocalExecutor:
     def __len__(self) -> int:
         return len(self.running)
 
-    def submit(self, spec: TaskSpec) -> None:
+    def submit(self, spec: TaskSpec) -> int:
         pipes = {name: os.pipe() for name in (*STREAMS, "result")}
         sys.stdout.flush()
         sys.stderr.flush()
@@ -84,6 +84,7 @@ class LocalExecutor:
         self.running[pid] = task
         for fd in fds:
             self.selector.register(fd, selectors.EVENT_READ, task)
+        return pid
 
     def _child(self, spec: TaskSpec, pipes: dict[str, tuple[int, int]]) -> None:
         code = 0
@@ -156,10 +157,14 @@ class LocalExecutor:
                 result = None
         return Finished(task.spec, result, status, bytes(task.data["stdout"]), bytes(task.data["stderr"]))
 
+    def kill(self, pid: int, sig: int = signal.SIGKILL) -> None:
+        """Signal one task's process group: the task and anything it started."""
+        try:
+            os.killpg(pid, sig)
+        except ProcessLookupError:
+            pass
+
     def terminate_all(self, sig: int = signal.SIGTERM) -> None:
-        """Signal every running task's process group (the task and anything it started)."""
+        """Signal every running task's process group."""
         for pid in list(self.running):
-            try:
-                os.killpg(pid, sig)
-            except ProcessLookupError:
-                pass
+            self.kill(pid, sig)

@@ -1,10 +1,13 @@
 """The run loop: decides which tasks run when, records them, and follows the graph.
 
 The scheduler never runs user code; an executor does (runtime/local.py forks a process per task).
+It applies the step decorators (@retry, @catch, @timeout) and, on resume, reuses the origin run's
+tasks instead of running them.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import signal
 import time
 from collections import deque
@@ -12,23 +15,28 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..datastore import ArtifactRef, ContentStore
+from ..decorators import CaughtException, StepDecorator, step_decorators
 from ..flowspec import FlowSpec, Frame
 from ..graph import FlowGraph
 from ..metadata import SQLiteMetadata
+from ..metadata.sqlite import HEARTBEAT_SECONDS
 from .console import Console
 from .local import Finished, LocalExecutor
+from .resume import ResumePlan, origin_pathspec
 from .spec import InputSpec, TaskResult, TaskSpec
 from .task import run_task
 
 
 @dataclass
 class RunOptions:
-    """How to run: parallelism, foreach limit, tags, verbosity."""
+    """How to run: parallelism, foreach limit, tags, verbosity, decorators for every step."""
 
     max_workers: int = 16
     max_num_splits: int = 100
     tags: list[str] = field(default_factory=list)
     quiet: bool = False
+    with_decorators: list[StepDecorator] = field(default_factory=list)
+    origin_run_id: int | None = None
 
 
 @dataclass
@@ -39,11 +47,11 @@ class Failure:
 
 
 class Scheduler:
-    """Runs one run of a flow to the end (or to its first failure)."""
+    """Runs one run of a flow to the end (or until a failure stops it)."""
 
     def __init__(self, flow_cls: type[FlowSpec], graph: FlowGraph, store: ContentStore, metadata: SQLiteMetadata,
                  run_id: int, user: str, params: dict[str, ArtifactRef], options: RunOptions,
-                 console: Console) -> None:
+                 console: Console, resume: ResumePlan | None = None) -> None:
         self.flow_cls = flow_cls
         self.graph = graph
         self.store = store
@@ -53,10 +61,17 @@ class Scheduler:
         self.params = params
         self.options = options
         self.console = console
+        self.resume = resume
+        self.decorators = {n.name: step_decorators(flow_cls, n.name, options.with_decorators) for n in graph}
         self.ready: deque[TaskSpec] = deque()
+        self.delayed: list[tuple[float, TaskSpec]] = []      # retries waiting for their time
+        self.deadlines: dict[int, tuple[float, float]] = {}  # pid → (deadline, limit) for @timeout
+        self.timed_out: set[int] = set()
+        self.pids: dict[int, int] = {}                       # task id → pid of its running attempt
         self.waiting_joins: dict[tuple, dict[Any, InputSpec]] = {}
         self.failures: list[Failure] = []
         self.task_count = 0
+        self.reused_count = 0
         self.executor = LocalExecutor(self._work, console.task_line)
 
     @property
@@ -70,11 +85,17 @@ class Scheduler:
     def run(self) -> bool:
         """Run every task; True if the run succeeded. Ctrl-C stops all tasks and fails the run."""
         self._queue("start", [], [], is_join=False)
+        last_beat = time.monotonic()
         try:
-            while self.ready or len(self.executor):
+            while self.ready or self.delayed or len(self.executor):
+                self._release_due_retries()
                 self._launch_ready()
-                for finished in self.executor.wait(timeout=1.0):
+                for finished in self.executor.wait(timeout=self._wait_time()):
                     self._on_finished(finished)
+                self._enforce_timeouts()
+                if time.monotonic() - last_beat >= HEARTBEAT_SECONDS:
+                    self.metadata.heartbeat(self.flow_name, self.run_id)
+                    last_beat = time.monotonic()
         except KeyboardInterrupt:
             self._stop_all("interrupted (Ctrl-C)")
             self.metadata.finish_run(self.flow_name, self.run_id, "failed")
@@ -83,6 +104,18 @@ class Scheduler:
         self.metadata.finish_run(self.flow_name, self.run_id, "succeeded" if ok else "failed")
         return ok
 
+    def _wait_time(self) -> float:
+        now = time.time()
+        times = [HEARTBEAT_SECONDS] + [at - now for at, _ in self.delayed]
+        times += [deadline - now for deadline, _ in self.deadlines.values()]
+        return max(0.0, min(times))
+
+    def _release_due_retries(self) -> None:
+        now = time.time()
+        due = [spec for at, spec in self.delayed if at <= now]
+        self.delayed = [(at, spec) for at, spec in self.delayed if at > now]
+        self.ready.extend(due)
+
     def _launch_ready(self) -> None:
         while self.ready and len(self.executor) < self.options.max_workers:
             spec = self.ready.popleft()
@@ -90,11 +123,24 @@ class Scheduler:
             self.metadata.start_task(self.flow_name, self.run_id, spec.step, spec.task_id, spec.attempt,
                                      [f.describe() for f in spec.frames], parents)
             if not self.options.quiet:
-                self.console.task_line(spec, "stdout", "Task is starting.")
-            self.executor.submit(spec)
+                retry = f" (retry {spec.attempt})" if spec.attempt else ""
+                self.console.task_line(spec, "stdout", f"Task is starting{retry}.")
+            pid = self.executor.submit(spec)
+            self.pids[spec.task_id] = pid
+            timeout = self.decorators[spec.step].get("timeout")
+            if timeout is not None:
+                self.deadlines[pid] = (time.time() + timeout.limit, timeout.limit)
+
+    def _enforce_timeouts(self) -> None:
+        now = time.time()
+        for pid, (deadline, _) in list(self.deadlines.items()):
+            if now >= deadline and pid not in self.timed_out:
+                self.timed_out.add(pid)
+                self.executor.kill(pid, signal.SIGKILL)
 
     def _stop_all(self, reason: str) -> None:
         self.ready.clear()
+        self.delayed.clear()
         self.executor.terminate_all(signal.SIGTERM)
         deadline = time.monotonic() + 5
         while len(self.executor):
@@ -105,36 +151,80 @@ class Scheduler:
 
     # -- outcomes ------------------------------------------------------------------------------------
     def _record(self, finished: Finished, status: str, artifacts: dict[str, ArtifactRef],
-                exception: dict | None) -> None:
+                exception: dict | None, result: TaskResult | None = None) -> None:
         spec = finished.spec
         stdout_key = self.store.put_bytes([finished.stdout]) if finished.stdout else None
         stderr_key = self.store.put_bytes([finished.stderr]) if finished.stderr else None
         self.metadata.finish_task(self.flow_name, self.run_id, spec.step, spec.task_id, spec.attempt, status,
-                                  artifacts, stdout_key, stderr_key, exception)
+                                  artifacts, stdout_key, stderr_key, exception,
+                                  result.transition() if result is not None else None)
 
     def _on_finished(self, finished: Finished) -> None:
+        pid = self.pids.pop(finished.spec.task_id, None)
+        limit = self.deadlines.pop(pid, (0, 0))[1] if pid is not None else 0
         result = finished.result
-        spec = finished.spec
-        if result is not None and result.ok:
-            problem = self._split_problem(spec, result)
-            if problem is None:
-                self._record(finished, "succeeded", result.artifacts, None)
-                if not self.options.quiet:
-                    self.console.task_line(spec, "stdout", "Task finished successfully.")
-                if not self.failures:
-                    self._advance(spec, result)
+        if pid in self.timed_out:
+            self.timed_out.discard(pid)
+            exception = {"type": "TimeoutError", "traceback": "",
+                         "message": f"the task ran longer than its @timeout of {limit:g} s and was stopped"}
+        elif result is not None and result.ok:
+            exception = self._split_problem(finished.spec, result)
+            if exception is None:
+                self._succeeded(finished, result)
                 return
-            self.console.task_line(spec, "stderr", problem["message"])
-            exception = problem
         elif result is not None:
             exception = result.exception or {"type": "Error", "message": "unknown", "traceback": ""}
         else:
-            reason = finished.death_reason()
-            exception = {"type": "TaskDied", "message": f"the task process {reason}", "traceback": ""}
+            exception = {"type": "TaskDied", "message": f"the task process {finished.death_reason()}", "traceback": ""}
+        self._failed(finished, exception)
+
+    def _succeeded(self, finished: Finished, result: TaskResult) -> None:
+        self._record(finished, "succeeded", result.artifacts, None, result)
+        if not self.options.quiet:
+            self.console.task_line(finished.spec, "stdout", "Task finished successfully.")
+        if not self.failures:
+            self._advance(finished.spec, result)
+
+    def _failed(self, finished: Finished, exception: dict) -> None:
+        spec = finished.spec
+        decorators = self.decorators[spec.step]
+        retry = decorators.get("retry")
+        summary = f"{exception['type']}: {exception['message']}"
+        if retry is not None and spec.attempt < retry.times and not self.failures:
+            self._record(finished, "failed", {}, exception)
+            wait = float(retry.minutes_between_retries) * 60
+            self.console.task_line(spec, "stderr", f"Attempt {spec.attempt} failed ({summary}); retrying"
+                                   + (f" in {wait:g} s." if wait else "."))
+            self.delayed.append((time.time() + wait, dataclasses.replace(spec, attempt=spec.attempt + 1)))
+            return
+        catch = decorators.get("catch")
+        if catch is not None and not self.graph[spec.step].foreach_var:
+            self._caught(finished, exception, catch)
+            return
         self._record(finished, "failed", {}, exception)
-        self.console.task_line(spec, "stderr", f"Task failed: {exception['type']}: {exception['message']}")
+        self.console.task_line(spec, "stderr", f"Task failed: {summary}")
         self.failures.append(Failure(spec.pathspec, spec.step, exception))
         self.ready.clear()  # no new tasks; the ones already running may finish and be kept
+        self.delayed.clear()
+
+    def _caught(self, finished: Finished, exception: dict, catch: StepDecorator) -> None:
+        """@catch: the task is recorded as caught and the run goes on with its inputs' artifacts."""
+        spec = finished.spec
+        artifacts = dict(self.params)
+        if not spec.is_join and spec.inputs:
+            artifacts.update(spec.inputs[0].artifacts)
+        if catch.var:
+            record = CaughtException(exception["type"], exception["message"], exception.get("traceback", ""))
+            artifacts[catch.var] = self.store.save(catch.var, record)
+        result = TaskResult(ok=True, artifacts=artifacts, next_steps=list(self.graph[spec.step].out))
+        self._record(finished, "caught", artifacts, exception, result)
+        where = f" in self.{catch.var}" if catch.var else ""
+        message = f"Task failed but @catch stored the error{where}; the run goes on."
+        if catch.print_exception:
+            message = f"{exception['type']}: {exception['message']}. " + message
+        self.console.task_line(spec, "stderr", message)
+        if not self.failures:
+            self._advance(spec, result)
 
     def _split_problem(self, spec: TaskSpec, result: TaskResult) -> dict | None:
         """A foreach that splits into no branches or more than --max-num-splits fails its task."""
@@ -186,8 +276,25 @@ class Scheduler:
 
     def _queue(self, step: str, inputs: list[InputSpec], frames: list[Frame], is_join: bool) -> None:
         self.task_count += 1
-        self.ready.append(TaskSpec(
+        environment = self.decorators[step].get("environment")
+        spec = TaskSpec(
             flow_name=self.flow_name, run_id=self.run_id, step=step, task_id=self.task_count, attempt=0,
             params=self.params, inputs=inputs, frames=list(frames), is_join=is_join, user=self.user,
-            tags=list(self.options.tags),
-        ))
+            tags=list(self.options.tags), origin_run_id=self.options.origin_run_id,
+            env={str(k): str(v) for k, v in environment.vars.items()} if environment else {},
+        )
+        found = self.resume.find(step, frames) if self.resume is not None else None
+        if found is None:
+            self.ready.append(spec)
+        else:
+            self._reuse(spec, *found)
+
+    def _reuse(self, spec: TaskSpec, origin: dict[str, Any], artifacts: dict[str, ArtifactRef]) -> None:
+        """Record a task of the origin run as this run's, by reference, and go on from it."""
+        parents = [f"{i.step}/{i.task_id}" for i in spec.inputs]
+        self.metadata.clone_task(self.flow_name, self.run_id, spec.step, spec.task_id,
+                                 [f.describe() for f in spec.frames], parents, origin, artifacts)
+        self.reused_count += 1
+        if not self.options.quiet:
+            self.console.task_line(spec, "stdout", f"Reused from {origin_pathspec(origin)}.")
+        self._advance(spec, TaskResult.reused(artifacts, origin["transition"]))

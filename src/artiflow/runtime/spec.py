@@ -38,6 +38,7 @@ class TaskSpec:
     user: str
     tags: list[str] = field(default_factory=list)
     origin_run_id: int | None = None
+    env: dict[str, str] = field(default_factory=dict)
 
     @property
     def pathspec(self) -> str:
@@ -54,3 +55,12 @@ class TaskResult:
     foreach_var: str | None = None
     num_splits: int = 0
     exception: dict[str, Any] | None = None
+
+    def transition(self) -> dict[str, Any]:
+        """What the metadata keeps of where the task led, so resume can follow it without re-running."""
+        return {"next": self.next_steps, "foreach": self.foreach_var, "num_splits": self.num_splits}
+
+    @classmethod
+    def reused(cls, artifacts: dict[str, ArtifactRef], transition: dict[str, Any]) -> "TaskResult":
+        return cls(ok=True, artifacts=artifacts, next_steps=list(transition["next"]),
+                   foreach_var=transition["foreach"], num_splits=transition["num_splits"])

@@ -24,6 +24,7 @@ PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 def run_task(flow_cls: type[FlowSpec], graph: FlowGraph, spec: TaskSpec, store: ContentStore) -> TaskResult:
     """Execute a task and return its result; never raises for a user error."""
     _set_current(flow_cls, spec)
+    os.environ.update(spec.env)
     try:
         flow = flow_cls._af_instance(_task_context(graph, spec, store))
         _call_step(flow, spec, store, graph)

@@ -1,0 +1,199 @@
+"""Step decorators: @retry, @catch, @timeout, @resources, @environment.
+
+They only describe a step; the scheduler reads them and decides (retry an attempt, go on after a
+caught failure, stop a task over its time). Each can be stacked in any order, above or below
+@step, and applied to every step from the command line: `run --with retry:times=2`.
+"""
+
+from __future__ import annotations
+
+import ast
+from typing import Any, Callable
+
+from .exceptions import ArtiflowException
+
+
+class DecoratorError(ArtiflowException):
+    headline = "Invalid decorator"
+
+
+class StepDecorator:
+    """A decorator's name and its attributes, checked against the ones it accepts."""
+
+    name = ""
+    defaults: dict[str, Any] = {}
+
+    def __init__(self, **attributes: Any) -> None:
+        unknown = sorted(set(attributes) - set(self.defaults))
+        if unknown:
+            raise DecoratorError(
+                f"@{self.name} does not take {', '.join(unknown)}; it takes: {', '.join(self.defaults) or 'nothing'}."
+            )
+        self.attributes = {**self.defaults, **attributes}
+        self.validate()
+
+    def validate(self) -> None:
+        """Check the attributes' values (each decorator says what is allowed)."""
+
+    def __getattr__(self, key: str) -> Any:
+        try:
+            return self.__dict__["attributes"][key]
+        except KeyError:
+            raise AttributeError(key) from None
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.attributes.items())
+        return f"@{self.name}({args})"
+
+
+def _non_negative_number(deco: StepDecorator, key: str) -> None:
+    value = deco.attributes[key]
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+        raise DecoratorError(f"@{deco.name}({key}=...) must be a number of 0 or more, not {value!r}.")
+
+
+class RetryDecorator(StepDecorator):
+    """Run a failed task again, up to `times` more attempts, waiting `minutes_between_retries`."""
+
+    name = "retry"
+    defaults = {"times": 3, "minutes_between_retries": 2}
+
+    def validate(self) -> None:
+        _non_negative_number(self, "times")
+        _non_negative_number(self, "minutes_between_retries")
+        if int(self.attributes["times"]) != self.attributes["times"]:
+            raise DecoratorError(f"@retry(times=...) must be a whole number, not {self.attributes['times']!r}.")
+
+
+class CatchDecorator(StepDecorator):
+    """When a step still fails after its retries, store the error in `var` and let the run go on."""
+
+    name = "catch"
+    defaults = {"var": None, "print_exception": True}
+
+    def validate(self) -> None:
+        var = self.attributes["var"]
+        if var is not None and (not isinstance(var, str) or not var.isidentifier()):
+            raise DecoratorError(f"@catch(var=...) must name an artifact (an identifier), not {var!r}.")
+
+
+class TimeoutDecorator(StepDecorator):
+    """Stop a task (and everything it started) after seconds + minutes + hours."""
+
+    name = "timeout"
+    defaults = {"seconds": 0, "minutes": 0, "hours": 0}
+
+    def validate(self) -> None:
+        for key in self.defaults:
+            _non_negative_number(self, key)
+        if self.limit <= 0:
+            raise DecoratorError("@timeout needs a limit above 0: give seconds=, minutes= or hours=.")
+
+    @property
+    def limit(self) -> float:
+        a = self.attributes
+        return float(a["seconds"]) + 60.0 * float(a["minutes"]) + 3600.0 * float(a["hours"])
+
+
+class ResourcesDecorator(StepDecorator):
+    """What a step needs on a cluster (cpu, memory in MB, gpu); recorded, not enforced locally."""
+
+    name = "resources"
+    defaults = {"cpu": 1, "memory": 4096, "gpu": None, "disk": None, "shared_memory": None}
+
+
+class EnvironmentDecorator(StepDecorator):
+    """Environment variables set for the step's task."""
+
+    name = "environment"
+    defaults = {"vars": {}}
+
+    def validate(self) -> None:
+        if not isinstance(self.attributes["vars"], dict):
+            raise DecoratorError("@environment(vars=...) must be a dict of names to values.")
+
+
+DECORATORS: dict[str, type[StepDecorator]] = {
+    cls.name: cls for cls in (RetryDecorator, CatchDecorator, TimeoutDecorator, ResourcesDecorator, EnvironmentDecorator)
+}
+
+
+def _attach(func: Callable, decorator: StepDecorator) -> Callable:
+    existing = getattr(func, "step_decorators", None)
+    if existing is None:
+        existing = {}
+        func.step_decorators = existing  # type: ignore[attr-defined]
+    if decorator.name in existing:
+        raise DecoratorError(f"Step '{func.__name__}' has @{decorator.name} twice; keep one.")
+    existing[decorator.name] = decorator
+    return func
+
+
+def _make(cls: type[StepDecorator]) -> Callable:
+    def decorate(func: Callable | None = None, **attributes: Any) -> Any:
+        if func is not None and callable(func) and not attributes:
+            return _attach(func, cls())
+        if func is not None:
+            raise DecoratorError(f"Write @{cls.name}(name=value, ...) with keyword arguments.")
+        instance = cls(**attributes)
+        return lambda f: _attach(f, instance)
+
+    decorate.__name__ = cls.name
+    decorate.__doc__ = cls.__doc__
+    return decorate
+
+
+retry = _make(RetryDecorator)
+catch = _make(CatchDecorator)
+timeout = _make(TimeoutDecorator)
+resources = _make(ResourcesDecorator)
+environment = _make(EnvironmentDecorator)
+
+
+def parse_with(spec: str) -> StepDecorator:
+    """`retry` or `retry:times=2,minutes_between_retries=0` (from `run --with ...`) → a decorator."""
+    name, _, rest = spec.partition(":")
+    cls = DECORATORS.get(name.strip())
+    if cls is None:
+        raise DecoratorError(f"--with {spec}: unknown decorator '{name}'; known: {', '.join(sorted(DECORATORS))}.")
+    attributes: dict[str, Any] = {}
+    for item in filter(None, (part.strip() for part in rest.split(","))):
+        key, eq, raw = item.partition("=")
+        if not eq:
+            raise DecoratorError(f"--with {spec}: expected name=value, got {item!r}.")
+        try:
+            attributes[key.strip()] = ast.literal_eval(raw.strip())
+        except (ValueError, SyntaxError):
+            attributes[key.strip()] = raw.strip()
+    return cls(**attributes)
+
+
+def step_decorators(flow_cls: type, step_name: str, with_all: list[StepDecorator] = ()) -> dict[str, StepDecorator]:
+    """The decorators of one step: its own, plus those given with --with (its own win)."""
+    func = getattr(flow_cls, step_name)
+    own = dict(getattr(func, "step_decorators", {}))
+    for deco in with_all:
+        own.setdefault(deco.name, deco)
+    return own
+
+
+class CaughtException:
+    """What @catch stores in its artifact: the exception's type, message and traceback, as text."""
+
+    def __init__(self, type: str, message: str, traceback: str) -> None:
+        self.type = type
+        self.message = message
+        self.traceback = traceback
+
+    @property
+    def exception(self) -> str:
+        return f"{self.type}: {self.message}"
+
+    def __str__(self) -> str:
+        return self.exception
+
+    def __repr__(self) -> str:
+        return f"<CaughtException {self.type}: {self.message}>"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, CaughtException) and vars(self) == vars(other)

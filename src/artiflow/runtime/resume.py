@@ -1,0 +1,74 @@
+"""Resume: which tasks of an earlier (origin) run a new run reuses by reference instead of running.
+
+A task is reused when its step is not at or after the resume point and the origin run has a
+successful task at the same place (same step, same foreach indices). Without a named step, the
+resume point is every step that did not fully succeed: its successful tasks are reused, its failed
+ones and everything after it run again.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..datastore import ArtifactRef
+from ..exceptions import CommandError
+from ..flowspec import Frame
+from ..graph import FlowGraph
+from ..metadata import SQLiteMetadata
+
+
+def descendants(graph: FlowGraph, steps: set[str], include_self: bool) -> set[str]:
+    """Every step reachable from `steps` (and the steps themselves if include_self)."""
+    found = set(steps) if include_self else set()
+    todo = [child for s in steps for child in graph[s].out]
+    while todo:
+        name = todo.pop()
+        if name not in found:
+            found.add(name)
+            todo.extend(graph[name].out)
+    return found
+
+
+def _place(step: str, indices: tuple[int, ...] | list) -> tuple:
+    return (step, tuple(indices))
+
+
+class ResumePlan:
+    """The origin run's reusable tasks, and the steps that must run again."""
+
+    def __init__(self, metadata: SQLiteMetadata, graph: FlowGraph, origin: dict[str, Any], step: str | None) -> None:
+        self.origin = origin
+        flow, run_id = origin["flow"], origin["run_id"]
+        tasks = metadata.tasks(flow, run_id)
+        incomplete = {t["step"] for t in tasks if t["status"] != "succeeded"}
+        if step is not None:
+            if step not in graph:
+                raise CommandError(f"resume {step}: the flow {graph.name} has no step '{step}'; its steps are: "
+                                   f"{', '.join(n.name for n in graph)}.")
+            self.rerun = descendants(graph, {step}, include_self=True)
+            self.resume_point = step
+        else:
+            if origin["status"] == "succeeded" and not incomplete:
+                raise CommandError(
+                    f"Run {flow}/{run_id} succeeded: there is nothing to resume. To run again from a step, name "
+                    f"it: resume STEP (e.g. resume {next(iter(graph)).name}).")
+            failed = incomplete & set(n.name for n in graph)
+            self.rerun = descendants(graph, failed, include_self=False)
+            order = [n.name for n in graph]
+            self.resume_point = min(failed, key=order.index) if failed else None
+        artifacts = metadata.artifacts_of_run(flow, run_id)
+        self.reusable = {
+            _place(t["step"], [f["index"] for f in t["foreach_stack"]]): (t, artifacts.get((t["step"], t["task_id"]), {}))
+            for t in tasks if t["status"] == "succeeded" and t["transition"] is not None
+        }
+
+    def find(self, step: str, frames: list[Frame]) -> tuple[dict[str, Any], dict[str, ArtifactRef]] | None:
+        """The origin task to reuse for this place, or None if it must run."""
+        if step in self.rerun:
+            return None
+        return self.reusable.get(_place(step, [f.index for f in frames]))
+
+
+def origin_pathspec(row: dict[str, Any]) -> str:
+    """Where a reused task's artifacts were first made (a task reused twice points at the first)."""
+    return row["origin"] or f"{row['flow']}/{row['run_id']}/{row['step']}/{row['task_id']}"
