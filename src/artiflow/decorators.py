@@ -124,8 +124,18 @@ def _attach(func: Callable, decorator: StepDecorator) -> Callable:
         existing = {}
         func.step_decorators = existing  # type: ignore[attr-defined]
     if decorator.name in existing:
-        raise DecoratorError(f"Step '{func.__name__}' has @{decorator.name} twice; keep one.")
+        return _defer(func, DecoratorError(f"@{decorator.name} is applied twice; keep one."))
     existing[decorator.name] = decorator
+    return func
+
+
+def _defer(func: Callable, error: DecoratorError) -> Callable:
+    """Keep a decorator mistake on the step, to be reported with its file:line when the flow is checked."""
+    errors = getattr(func, "decorator_errors", None)
+    if errors is None:
+        errors = []
+        func.decorator_errors = errors  # type: ignore[attr-defined]
+    errors.append(error)
     return func
 
 
@@ -134,8 +144,13 @@ def _make(cls: type[StepDecorator]) -> Callable:
         if func is not None and callable(func) and not attributes:
             return _attach(func, cls())
         if func is not None:
-            raise DecoratorError(f"Write @{cls.name}(name=value, ...) with keyword arguments.")
-        instance = cls(**attributes)
+            error = DecoratorError(f"Write @{cls.name}(name=value, ...) with keyword arguments, not {func!r}.")
+            return lambda f: _defer(f, error)
+        try:
+            instance = cls(**attributes)
+        except DecoratorError as exc:
+            mistake = exc  # `exc` is unbound after the except block; the lambda needs it later
+            return lambda f: _defer(f, mistake)
         return lambda f: _attach(f, instance)
 
     decorate.__name__ = cls.name
@@ -166,6 +181,15 @@ def parse_with(spec: str) -> StepDecorator:
         except (ValueError, SyntaxError):
             attributes[key.strip()] = raw.strip()
     return cls(**attributes)
+
+
+def check_decorators(flow_cls: type, graph: Any) -> None:
+    """Report the first decorator mistake of any step, with the step's file:line."""
+    for node in graph:
+        errors = getattr(getattr(flow_cls, node.name), "decorator_errors", None)
+        if errors:
+            raise DecoratorError(f"Step '{node.name}' at {node.file}:{node.func_lineno}: {errors[0].message}",
+                                 node.func_lineno)
 
 
 def step_decorators(flow_cls: type, step_name: str, with_all: list[StepDecorator] = ()) -> dict[str, StepDecorator]:

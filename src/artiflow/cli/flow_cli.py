@@ -59,9 +59,13 @@ def build_cli(flow_cls: type) -> click.Group:
 
 
 def _graph(ctx: click.Context):
+    """The flow's graph, validated, with its step decorators checked too."""
+    from ..decorators import check_decorators
     from ..graph import FlowGraph
 
-    return FlowGraph.from_flow(ctx.obj["flow_cls"])
+    graph = FlowGraph.from_flow(ctx.obj["flow_cls"])
+    check_decorators(ctx.obj["flow_cls"], graph)
+    return graph
 
 
 def _common_options() -> list[click.Option]:

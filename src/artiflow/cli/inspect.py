@@ -205,19 +205,27 @@ def logs(flow_name: str, spec: str, stream: str | None = None, echo: Echo = prin
         print_logs(tasks_of(obj), stream, echo)
 
 
+def _log_sections(task: Task, streams: list[str]) -> list[tuple[str, str, str]]:
+    """(title, stream, text) of a task; a retried task gives every attempt's output, oldest first."""
+    attempts = task.attempts
+    if len(attempts) <= 1:
+        return [(task.pathspec, name, getattr(task, name)) for name in streams]
+    return [(f"{task.pathspec} attempt {a.number} ({a.status})", name, getattr(a, name))
+            for a in attempts for name in streams]
+
+
 def print_logs(tasks: list[Task], stream: str | None, echo: Echo) -> None:
-    """One stream of one task as it is; several, each under a header."""
+    """One stream of one task as it is; several (streams, tasks or attempts), each under a header."""
     streams = [stream] if stream else ["stdout", "stderr"]
-    sections = [(task, name) for task in tasks for name in streams]
+    sections = [section for task in tasks for section in _log_sections(task, streams)]
     if len(sections) == 1:
-        text = getattr(tasks[0], streams[0])
+        text = sections[0][2]
         if text:
             echo(text.rstrip("\n"))
         return
-    for task, name in sections:
-        text = getattr(task, name)
+    for title, name, text in sections:
         if text or len(streams) == 1:
-            echo(f"--- {task.pathspec} {name} ---")
+            echo(f"--- {title} {name} ---")
             echo(text.rstrip("\n") if text else "(no output)")
 
 

@@ -58,6 +58,18 @@ def _ref_from_json(item: list) -> ArtifactRef:
     return ArtifactRef(*item)
 
 
+ADDED_COLUMNS = {"runs": ["param_refs"], "tasks": ["transition"]}  # columns newer than the first schema
+
+
+def _add_missing_columns(conn: sqlite3.Connection) -> None:
+    """Bring a database made by an earlier artiflow up to this schema (new columns only)."""
+    for table, columns in ADDED_COLUMNS.items():
+        have = {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
+        for column in columns:
+            if column not in have:
+                conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} TEXT")
+
+
 def _rows(cursor: sqlite3.Cursor) -> list[dict[str, Any]]:
     names = [d[0] for d in cursor.description]
     return [dict(zip(names, row)) for row in cursor.fetchall()]
@@ -79,6 +91,7 @@ class SQLiteMetadata:
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")
             conn.executescript(SCHEMA)
+            _add_missing_columns(conn)
             self._conn = conn
         return self._conn
 

@@ -61,11 +61,22 @@ def resume_run(flow_cls: type, graph: FlowGraph, step: str | None, origin_run_id
 
 def find_origin(metadata: SQLiteMetadata, flow: str, given: str | None, user: str) -> dict[str, Any]:
     """The run to resume: the given id (`3` or `Flow/3`), else the latest run of this user."""
-    if given is None:
-        mine = [r for r in metadata.runs(flow) if f"user:{user}" in r["system_tags"]]
-        if not mine:
-            raise CommandError(f"There is no run of {flow} by user {user} to resume. Start one with: run")
-        return mine[0]
+    origin = _latest_of(metadata, flow, user) if given is None else _given_run(metadata, flow, given)
+    if origin["status"] == "running":
+        silent = time.time() - (origin["heartbeat_at"] or 0)
+        raise CommandError(f"Run {flow}/{origin['run_id']} is still running (its runner was heard {silent:.0f} s "
+                           f"ago). Wait for it to end, or stop it with Ctrl-C, then resume.")
+    return origin
+
+
+def _latest_of(metadata: SQLiteMetadata, flow: str, user: str) -> dict[str, Any]:
+    mine = [r for r in metadata.runs(flow) if f"user:{user}" in r["system_tags"]]
+    if not mine:
+        raise CommandError(f"There is no run of {flow} by user {user} to resume. Start one with: run")
+    return mine[0]
+
+
+def _given_run(metadata: SQLiteMetadata, flow: str, given: str) -> dict[str, Any]:
     flow_part, _, id_part = given.rpartition("/")
     if flow_part and flow_part != flow:
         raise CommandError(f"--origin-run-id {given} is a run of flow {flow_part}, not of {flow}. "
@@ -75,10 +86,6 @@ def find_origin(metadata: SQLiteMetadata, flow: str, given: str | None, user: st
         raise CommandError(f"--origin-run-id {given}: {flow} has no run {id_part!r}. Its latest runs: {known}.")
     origin = metadata.run(flow, int(id_part))
     assert origin is not None
-    if origin["status"] == "running":
-        silent = time.time() - (origin["heartbeat_at"] or 0)
-        raise CommandError(f"Run {flow}/{origin['run_id']} is still running (its runner was heard {silent:.0f} s "
-                           f"ago). Wait for it to end, or stop it with Ctrl-C, then resume.")
     return origin
 
 

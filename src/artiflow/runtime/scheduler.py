@@ -190,7 +190,7 @@ class Scheduler:
         decorators = self.decorators[spec.step]
         retry = decorators.get("retry")
         summary = f"{exception['type']}: {exception['message']}"
-        if retry is not None and spec.attempt < retry.times and not self.failures:
+        if retry is not None and spec.attempt < retry.times:
             self._record(finished, "failed", {}, exception)
             wait = float(retry.minutes_between_retries) * 60
             self.console.task_line(spec, "stderr", f"Attempt {spec.attempt} failed ({summary}); retrying"
@@ -204,8 +204,12 @@ class Scheduler:
         self._record(finished, "failed", {}, exception)
         self.console.task_line(spec, "stderr", f"Task failed: {summary}")
         self.failures.append(Failure(spec.pathspec, spec.step, exception))
-        self.ready.clear()  # no new tasks; the ones already running may finish and be kept
-        self.delayed.clear()
+        pending = len(self.ready) + len(self.delayed) + len(self.executor)
+        if len(self.failures) == 1 and pending:
+            # The run stops going deeper, but the tasks already started or queued (e.g. the rest of a
+            # foreach) finish, so that `resume` reruns only what failed. Ctrl-C stops them at once.
+            self.console.error(f"The run will fail; {pending} tasks already queued or running finish first so "
+                               f"that resume can reuse them (Ctrl-C to stop now).")
 
     def _caught(self, finished: Finished, exception: dict, catch: StepDecorator) -> None:
         """@catch: the task is recorded as caught and the run goes on with its inputs' artifacts."""
