@@ -14,17 +14,23 @@ from metaflow import Flow, namespace
 
 
 def read_small():
-    return Flow("HelloFlow").latest_run["start"].task.data.message
+    message = Flow("HelloFlow").latest_run["start"].task.data.message
+    assert message == "hello from the benchmark", message
+    return message
 
 
 def read_big():
     arr = Flow("BigArrayFlow").latest_run["start"].task.data.arr
-    return float(arr.sum())
+    total = float(arr.sum())
+    assert total == arr.size and arr.dtype == "float64", (total, arr.dtype)
+    return total
 
 
 def read_1000():
     values = [task.data.y for task in Flow("ForeachFlow").latest_run["work"]]
-    return len(values), sum(values)
+    n = len(values)  # 1000 (100 with run.py --quick)
+    assert n in (100, 1000) and sorted(values) == [2 * i for i in range(n)], n
+    return n, sum(values)
 
 
 CASES = {"read_small": read_small, "read_big": read_big, "read_1000": read_1000}

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import pytest
 
-from conftest import ok, run_flow
+from conftest import REPO, ok, run_flow
 from failure_helpers import assert_all_artifacts_intact
 
 FLOW = "failures_flow.py"
@@ -37,6 +41,9 @@ def test_retry_keeps_every_attempt_with_its_logs(af_home):
     shown = ok(run_flow("failures_flow.py", "logs", f"1/work/{task.id}")).stdout
     assert f"--- FailuresFlow/1/work/{task.id} attempt 1 (failed) stdout ---" in shown
     assert "attempt 1 of task 1 misbehaves" in shown
+    show = subprocess.run([sys.executable, "-m", "artiflow", "show", task.pathspec], capture_output=True, text=True,
+                          env={**os.environ, "PYTHONPATH": str(REPO / "src")}).stdout
+    assert "ATTEMPT  STATUS" in show and "1        failed" in show and "2        succeeded" in show
     assert_all_artifacts_intact("FailuresFlow")
 
 

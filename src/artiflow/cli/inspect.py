@@ -144,7 +144,17 @@ def task_lines(task: Task) -> list[str]:
         pairs.append(("origin", task.origin_pathspec))
     if task.exception:
         pairs.append(("exception", str(task.exception)))
-    return [f"Task {task.pathspec}", *fields(pairs), "", *artifact_rows(task)]
+    return [f"Task {task.pathspec}", *fields(pairs), "", *attempt_rows(task), *artifact_rows(task)]
+
+
+def attempt_rows(task: Task) -> list[str]:
+    """Every attempt of a retried task with its outcome (nothing for a task that ran once)."""
+    attempts = task.attempts
+    if len(attempts) <= 1:
+        return []
+    rows = [[str(a.number), a.status, format_duration(a.started_at, a.finished_at), str(a.exception or "")]
+            for a in attempts]
+    return [*table(["ATTEMPT", "STATUS", "DURATION", "ERROR"], rows), ""]
 
 
 def show_lines(pathspec: str) -> list[str]:
