@@ -68,6 +68,7 @@ def test_catch_stores_the_error_and_the_run_goes_on(af_home):
     assert "value" not in caught.data  # what the failed attempt set is not kept
     assert run["join"].task.data.values == [0, 10, None, 30]
     assert run["join"].task.data.problems == [None, None, "ValueError: bad item 2", None]
+    assert task_at(1).data.problem is None  # @catch's artifact is None where the step worked
 
 
 @pytest.mark.parametrize("mode, message", [

@@ -179,6 +179,9 @@ class Scheduler:
         self._failed(finished, exception)
 
     def _succeeded(self, finished: Finished, result: TaskResult) -> None:
+        catch = self.decorators[finished.spec.step].get("catch")
+        if catch is not None and catch.var and catch.var not in result.artifacts:
+            result.artifacts[catch.var] = self.store.save(catch.var, None)  # as in Metaflow: None when it worked
         self._record(finished, "succeeded", result.artifacts, None, result)
         if not self.options.quiet:
             self.console.task_line(finished.spec, "stdout", "Task finished successfully.")
