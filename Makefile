@@ -3,7 +3,7 @@ PYTHON ?= python3.11
 VENV   := .venv
 PY     := $(VENV)/bin/python
 
-.PHONY: demo test venv clean
+.PHONY: demo test venv clean bench bench-setup bench-quick
 
 $(PY):
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "Python 3.11 is needed (set PYTHON=...)"; exit 1; }
@@ -32,3 +32,13 @@ test: $(VENV)/.installed-test
 
 clean:
 	rm -rf $(VENV) examples/.artiflow
+
+# Benchmarks against Metaflow (not part of the test suite): see benchmarks/README.md.
+bench-setup:
+	bash benchmarks/setup_metaflow.sh
+
+bench: $(VENV)/.installed-test
+	$(PY) benchmarks/run.py
+
+bench-quick: $(VENV)/.installed-test
+	$(PY) benchmarks/run.py --quick
