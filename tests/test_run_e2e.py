@@ -177,3 +177,40 @@ def test_ctrl_c_stops_tasks_and_marks_run_failed(af_home):
     run = latest("SlowFlow")
     assert run.finished and not run.successful
     assert all(not t.successful for t in run["sleep"])
+
+
+def artiflow_cli(*args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
+    return subprocess.run([sys.executable, "-m", "artiflow", *args], capture_output=True, text=True, env=env)
+
+
+def test_inspect_a_real_run_with_dump_logs_status_and_show(af_home):
+    ok(run_flow("branch_flow.py", "run", "--tag", "nightly"))
+    dump = ok(run_flow("branch_flow.py", "dump", "1/a")).stdout
+    assert "only_a" in dump and "'A'" in dump
+    whole = ok(run_flow("branch_flow.py", "dump", "1")).stdout
+    assert "only_b" in whole and "conflict" in whole
+    logs = ok(run_flow("branch_flow.py", "logs", "1/end")).stdout
+    assert "shared same only_a A only_b B conflict 3" in logs
+    status = artiflow_cli("status", "BranchFlow")
+    assert status.returncode == 0 and "succeeded" in status.stdout and "nightly" in status.stdout
+    run = artiflow_cli("show", "BranchFlow/1").stdout
+    assert "join" in run and "succeeded" in run
+    task_id = latest("BranchFlow")["end"].task.id
+    task = artiflow_cli("show", f"BranchFlow/1/end/{task_id}").stdout
+    assert "only_a" in task and "str" in task
+    assert artiflow_cli("show", f"BranchFlow/1/end/{task_id}/conflict").stdout.strip() == "3"
+    assert "shared same" in artiflow_cli("logs", "BranchFlow/1/end").stdout
+
+
+@pytest.mark.parametrize("args, message", [
+    (("show", "BranchFlow/9"), "BranchFlow/9"),
+    (("show", "NoFlow"), "NoFlow"),
+    (("show", "BranchFlow/1/nostep"), "nostep"),
+    (("logs", "BranchFlow"), "does not name a step or a task"),
+    (("status", "NoFlow"), "NoFlow"),
+])
+def test_inspect_errors_name_what_is_missing(af_home, args, message):
+    ok(run_flow("branch_flow.py", "run"))
+    result = artiflow_cli(*args)
+    assert result.returncode == 1 and message in result.stderr and "Traceback" not in result.stderr
