@@ -80,3 +80,24 @@ def check_visible(row: dict[str, Any], pathspec: str) -> None:
     hint = f", or namespace('{owner}') to see only that user's runs" if owner else ""
     raise NamespaceMismatch(f"Run {pathspec} is not in the current namespace '{ns}': it is in {where}. "
                             f"Call namespace(None) to see runs of every namespace{hint}.")
+
+
+class HasStatus:
+    """The status properties shared by runs and tasks, read from their metadata row."""
+
+    _row: dict[str, Any]
+
+    @property
+    def status(self) -> str:
+        """`running`, `succeeded` or `failed` (a task can also be `caught`: it failed under @catch)."""
+        return self._row["status"]
+
+    @property
+    def successful(self) -> bool:
+        """True when it finished and succeeded (a task's artifacts were stored)."""
+        return self.status == "succeeded"
+
+    @property
+    def finished(self) -> bool:
+        """True when it is over, successfully or not."""
+        return self.status != "running"

@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Any, Iterator
 
 from ..exceptions import NotFound
-from .base import ClientObject, check_flow, fetch_run, flow_names
+from .base import ClientObject, HasStatus, check_flow, fetch_run, flow_names
 from .context import Context, get_context, get_namespace, is_visible, listing, to_datetime
 from .pathspec import parse
 from .task import Step, Task, TaskData, step_order
@@ -102,7 +102,7 @@ class Flow(ClientObject):
         return to_datetime(rows[-1]["created_at"]) if rows else None
 
 
-class Run(ClientObject):
+class Run(HasStatus, ClientObject):
     """One execution of a flow: its steps, status, times, tags and the end step's data."""
 
     _kind = "run"
@@ -127,21 +127,6 @@ class Run(ClientObject):
     def parent(self) -> Flow:
         """The flow of this run."""
         return Flow(self.flow_name, _ctx=self._ctx)
-
-    @property
-    def status(self) -> str:
-        """`running`, `succeeded` or `failed`."""
-        return self._row["status"]
-
-    @property
-    def successful(self) -> bool:
-        """True when the run finished and succeeded."""
-        return self.status == "succeeded"
-
-    @property
-    def finished(self) -> bool:
-        """True when the run is over, successfully or not."""
-        return self.status != "running"
 
     @property
     def created_at(self) -> datetime:

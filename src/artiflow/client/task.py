@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any, Iterator
 
 from ..datastore import ArtifactRef
 from ..exceptions import ArtiflowException, NotFound
-from .base import ClientObject, fetch_run
+from .base import ClientObject, HasStatus, fetch_run
 from .context import Context, get_context, listing, to_datetime
 from .data import ArtifactNotFound, Artifacts, DataArtifact, TaskData
 from .pathspec import parse
@@ -195,7 +195,7 @@ class Attempt:
         return f"<Attempt {self.number} {self.status}>"
 
 
-class Task(_InRun):
+class Task(HasStatus, _InRun):
     """One execution of a step: its artifacts, logs, status and foreach position."""
 
     _kind = "task"
@@ -227,21 +227,6 @@ class Task(_InRun):
         if self._step is None:
             self._step = Step(self.pathspec.rsplit("/", 1)[0], _ctx=self._ctx, _run_row=self._run_row)
         return self._step
-
-    @property
-    def status(self) -> str:
-        """`running`, `succeeded` or `failed`."""
-        return self._row["status"]
-
-    @property
-    def successful(self) -> bool:
-        """True when the task finished and its artifacts were stored."""
-        return self.status == "succeeded"
-
-    @property
-    def finished(self) -> bool:
-        """True when the task is over, successfully or not."""
-        return self.status != "running"
 
     @property
     def attempt(self) -> int:
