@@ -321,7 +321,7 @@ def test_task_artifacts(hello):
     assert len(task.artifacts) == 2 and "score" in task.artifacts and "score" in task and "x" not in task
     assert task.artifacts.score.data == 0.2
     art = task["model"]
-    assert art.data == "m0.1" and art.type == "str" and art.size > 0 and art.serializer == "pickle"
+    assert art.data == "m0.1" and art.type == "str" and art.size > 0 and art.serializer == "json"
     assert (art.pathspec, art.id, art.name) == ("HelloFlow/3/train/2/model", "model", "model")
     assert len(art.sha) == 32 and art.parent is task and art.created_at == task.finished_at
 

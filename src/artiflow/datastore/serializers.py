@@ -6,35 +6,29 @@ is recorded with the artifact so the value is always read back by the serializer
 
 from __future__ import annotations
 
-import pickle
 from typing import Any, Iterable, Protocol
+
+from .arrowser import ArrowSerializer
+from .jsonser import JsonSerializer
+from .pickling import PickleSerializer
 
 
 class Serializer(Protocol):
-    """What a serializer plugin provides: `name`, `can_serialize`, `dumps`, `loads`."""
+    """What a serializer plugin provides: `name`, `can_serialize`, `dumps`, `loads` (see docs/serializers.md)."""
 
-    name: str
-
-    def can_serialize(self, value: Any) -> bool: ...
-
-    def dumps(self, value: Any) -> Iterable[bytes | memoryview]: ...
-
-    def loads(self, data: memoryview) -> Any: ...
-
-
-class PickleSerializer:
-    """The default: any picklable value, pickle protocol 5."""
-
-    name = "pickle"
+    name: str  # recorded with each artifact; never rename a serializer whose blobs must stay readable
 
     def can_serialize(self, value: Any) -> bool:
-        return True
+        """Whether this serializer takes the value; cheap, called for every artifact saved."""
+        ...
 
-    def dumps(self, value: Any) -> list[bytes]:
-        return [pickle.dumps(value, protocol=5)]
+    def dumps(self, value: Any) -> Iterable[bytes | memoryview]:
+        """The blob as chunks, written in order; views of the value's own memory avoid copies."""
+        ...
 
     def loads(self, data: memoryview) -> Any:
-        return pickle.loads(data)
+        """The value back from the blob's bytes (writable, possibly a private memory map: slice, don't copy)."""
+        ...
 
 
 _registry: list[tuple[int, Serializer]] = []
@@ -48,10 +42,12 @@ def register_serializer(serializer: Serializer, priority: int = 100) -> None:
 
 
 def unregister_serializer(name: str) -> None:
+    """Remove the serializer with this name (its blobs become unreadable until it is registered again)."""
     _registry[:] = [item for item in _registry if item[1].name != name]
 
 
 def serializer_for(value: Any) -> Serializer:
+    """The first serializer, by priority, that accepts the value."""
     for _, serializer in _registry:
         if serializer.can_serialize(value):
             return serializer
@@ -59,6 +55,7 @@ def serializer_for(value: Any) -> Serializer:
 
 
 def serializer_named(name: str) -> Serializer:
+    """The serializer recorded in an artifact's ref, to read it back."""
     for _, serializer in _registry:
         if serializer.name == name:
             return serializer
@@ -68,4 +65,12 @@ def serializer_named(name: str) -> Serializer:
     )
 
 
+def registered_serializers() -> list[tuple[int, str]]:
+    """(priority, name) of every registered serializer, in the order they are tried."""
+    return [(priority, serializer.name) for priority, serializer in _registry]
+
+
+register_serializer(ArrowSerializer("arrow", "Table"), priority=200)
+register_serializer(ArrowSerializer("arrow_batch", "RecordBatch"), priority=200)
+register_serializer(JsonSerializer(), priority=500)
 register_serializer(PickleSerializer(), priority=1000)

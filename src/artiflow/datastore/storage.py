@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import mmap
 import os
 import tempfile
 from pathlib import Path
-from typing import Iterable, Protocol
+from typing import BinaryIO, Iterable, Protocol
 
 from ..exceptions import ArtifactError, CommandError
+
+# Blobs at least this big are memory-mapped on read; smaller ones are read into a bytearray, which is
+# cheaper for tiny files and does not hold a file descriptor (CPython's mmap keeps a dup of the fd open).
+MMAP_MIN_BYTES = 1 << 20
+WRITE_BUFFER_BYTES = 1 << 20
 
 
 class Storage(Protocol):
@@ -30,24 +36,28 @@ class LocalStorage:
         self.blobs = self.root / "blobs"
 
     def describe(self) -> str:
+        """Where the blobs are, for error messages."""
         return str(self.root)
 
     def path(self, key: str) -> Path:
+        """The blob's file: two-character fan-out folders keep directories small."""
         return self.blobs / key[:2] / key[2:]
 
     def exists(self, key: str) -> bool:
+        """Whether the blob is stored (then it is complete: blobs appear by atomic rename)."""
         return self.path(key).exists()
 
     def put(self, key: str, chunks: Iterable[bytes | memoryview]) -> None:
+        """Write the chunks one by one (no concatenation) to a temp file, then rename it into place."""
         target = self.path(key)
         if target.exists():
             return
         target.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
         try:
-            with os.fdopen(fd, "wb") as out:
+            with os.fdopen(fd, "wb", buffering=WRITE_BUFFER_BYTES) as out:
                 for chunk in chunks:
-                    out.write(chunk)
+                    out.write(chunk)  # large chunks bypass the buffer: written straight from the caller's memory
             os.replace(tmp, target)  # atomic: readers see all of the blob or none of it
         except BaseException:
             try:
@@ -57,14 +67,46 @@ class LocalStorage:
             raise
 
     def get(self, key: str) -> memoryview:
+        """The blob's bytes, writable and private: memory-mapped copy-on-write when large, else read."""
         try:
             with open(self.path(key), "rb") as f:
-                return memoryview(f.read())
+                size = os.fstat(f.fileno()).st_size
+                if size >= MMAP_MIN_BYTES:
+                    mapped = _map_private(f.fileno())
+                    if mapped is not None:
+                        return memoryview(mapped)
+                return _read_all(f, size)
         except FileNotFoundError:
             raise ArtifactError(
                 f"Blob {key} is missing from the datastore at {self.root}. The artifact's bytes were "
                 f"deleted or the datastore root points elsewhere (check ARTIFLOW_DATASTORE_ROOT)."
             ) from None
+
+
+def _map_private(fileno: int) -> mmap.mmap | None:
+    """A private copy-on-write map of the whole file (None if the OS refuses, e.g. out of descriptors).
+
+    Nothing is read until touched; writes go to private pages, never to the file. The map is never
+    closed explicitly: memoryviews (and arrays built on them) keep it alive, and it is unmapped when
+    the last of them is garbage collected.
+    """
+    try:
+        return mmap.mmap(fileno, 0, access=mmap.ACCESS_COPY)
+    except OSError:
+        return None
+
+
+def _read_all(f: BinaryIO, size: int) -> memoryview:
+    """Read a whole file into a writable buffer (arrays built on it are writeable, as from a map)."""
+    buf = bytearray(size)
+    view = memoryview(buf)
+    done = 0
+    while done < size:
+        n = f.readinto(view[done:])
+        if not n:
+            break
+        done += n
+    return view[:done]
 
 
 def open_storage(root: str) -> Storage:

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Iterable
 
 import xxhash
 
 from ..exceptions import ArtifactError, SerializationError
+from .chunks import reported_size
 from .serializers import serializer_for, serializer_named
 from .storage import Storage, open_storage
 
@@ -23,12 +24,13 @@ class ArtifactRef:
 
 
 def type_name(value: Any) -> str:
+    """The value's type as users write it: `int`, `numpy.ndarray`."""
     cls = type(value)
     return cls.__qualname__ if cls.__module__ == "builtins" else f"{cls.__module__}.{cls.__qualname__}"
 
 
-def content_key(chunks: list[bytes | memoryview]) -> str:
-    """The blob key: a 128-bit xxh3 hash of the bytes, fast enough for large arrays."""
+def content_key(chunks: Iterable[bytes | memoryview]) -> str:
+    """The blob key: a 128-bit xxh3 hash of the bytes, streamed over the chunks (~10+ GB/s)."""
     hasher = xxhash.xxh3_128()
     for chunk in chunks:
         hasher.update(chunk)
@@ -45,7 +47,8 @@ class ContentStore:
         """Serialize and store a value; the same bytes stored twice share one blob."""
         serializer = serializer_for(value)
         try:
-            chunks = list(serializer.dumps(value))
+            produced = serializer.dumps(value)
+            chunks = produced if isinstance(produced, list) else list(produced)
         except Exception as exc:
             raise SerializationError(
                 f"Artifact '{name}' cannot be stored: its value has type {type_name(value)}, which "
@@ -53,19 +56,25 @@ class ContentStore:
                 f"instead (e.g. list(...) of a generator), or keep it out of self by using a local variable."
             ) from exc
         key = self.put_bytes(chunks)
-        return ArtifactRef(key, serializer.name, type_name(value), sum(len(c) for c in chunks))
+        return ArtifactRef(key, serializer.name, type_name(value), reported_size(chunks))
 
     def load(self, ref: ArtifactRef) -> Any:
-        data = self.get_bytes(ref.key)
-        return serializer_named(ref.serializer).loads(data)
+        """Read an artifact back with the serializer that wrote it (large local blobs: memory-mapped)."""
+        try:
+            serializer = serializer_named(ref.serializer)
+        except KeyError as exc:
+            raise ArtifactError(f"Blob {ref.key} ({ref.type}): {exc.args[0]}") from None
+        return serializer.loads(self.get_bytes(ref.key))
 
     def put_bytes(self, chunks: list[bytes | memoryview]) -> str:
+        """Store bytes given as chunks; hashed first, so a blob that exists is not written again."""
         key = content_key(chunks)
         if not self.storage.exists(key):
             self.storage.put(key, chunks)
         return key
 
     def get_bytes(self, key: str) -> memoryview:
+        """A blob's bytes, verified against its key (one xxh3 pass over the memory map)."""
         data = self.storage.get(key)
         if content_key([data]) != key:
             raise ArtifactError(
@@ -76,4 +85,5 @@ class ContentStore:
 
 
 def open_store(datastore_root: str) -> ContentStore:
+    """The content store for a datastore root (a local folder)."""
     return ContentStore(open_storage(datastore_root))
