@@ -160,7 +160,7 @@ def test_logs_of_a_foreach_step(hello, cli):
     lines = lines_of(invoke(cli, "logs", "HelloFlow/3/train", "--stdout"))
     assert lines == ["--- HelloFlow/3/train/2 stdout ---", "training 0.1", "--- HelloFlow/3/train/3 stdout ---",
                      "training 1.0", "--- HelloFlow/3/train/4 stdout ---", "training 10.0"]
-    assert lines_of(invoke(cli, "logs", "HelloFlow/3/join", "--stderr")) == []
+    assert lines_of(invoke(cli, "logs", "HelloFlow/3/join", "--stderr")) == ["(no stderr recorded)"]
 
 
 def test_logs_errors(hello, cli):

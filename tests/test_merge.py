@@ -34,6 +34,7 @@ def test_nothing_is_set_when_merge_fails(af_home):
 def test_include_and_exclude_are_exclusive(af_home):
     result = run_case("both")
     assert result.returncode == 1 and "include= or exclude=, not both" in result.stderr
+    assert "Invalid merge_artifacts call" in result.stderr
 
 
 def test_include_of_a_missing_name(af_home):

@@ -214,3 +214,15 @@ def test_inspect_errors_name_what_is_missing(af_home, args, message):
     ok(run_flow("branch_flow.py", "run"))
     result = artiflow_cli(*args)
     assert result.returncode == 1 and message in result.stderr and "Traceback" not in result.stderr
+
+
+def test_bad_parameter_from_the_environment_names_the_variable(af_home):
+    result = run_flow("params_flow.py", "run", env={"ARTIFLOW_RUN_NEEDED": "x"})
+    assert result.returncode == 2
+    assert "'--needed'" in result.stderr and "environment variable ARTIFLOW_RUN_NEEDED" in result.stderr
+
+
+def test_datastore_root_option_applies_to_dump(af_home):
+    ok(run_flow("hello_flow.py", "--datastore-root", str(af_home / "blobs"), "run"))
+    dump = ok(run_flow("hello_flow.py", "--datastore-root", str(af_home / "blobs"), "dump", "1/start")).stdout
+    assert "'Hello'" in dump and "cannot load" not in dump

@@ -10,7 +10,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from .exceptions import CommandError
+from .exceptions import ConfigError
 
 ROOT_DIRNAME = ".artiflow"
 
@@ -55,11 +55,11 @@ def datastore_root_from_env(root: Path) -> str:
         return explicit
     kind = _env("METAFLOW_DATASTORE")
     if kind not in (None, "local", "s3"):
-        raise CommandError(f"METAFLOW_DATASTORE={kind} is not a datastore artiflow knows; use local or s3.")
+        raise ConfigError(f"METAFLOW_DATASTORE={kind} is not a datastore artiflow knows; use local or s3.")
     if kind == "s3":
         s3_root = _env("METAFLOW_DATATOOLS_S3ROOT")
         if not s3_root:
-            raise CommandError("METAFLOW_DATASTORE=s3 needs METAFLOW_DATATOOLS_S3ROOT=s3://bucket/prefix "
+            raise ConfigError("METAFLOW_DATASTORE=s3 needs METAFLOW_DATATOOLS_S3ROOT=s3://bucket/prefix "
                                "(or set ARTIFLOW_DATASTORE_ROOT).")
         return s3_root
     return str(root / "data")

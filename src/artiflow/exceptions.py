@@ -30,6 +30,12 @@ class CommandError(ArtiflowException):
     headline = "Invalid command"
 
 
+class ConfigError(ArtiflowException):
+    """A setting (environment variable, config value) is wrong or not supported."""
+
+    headline = "Configuration error"
+
+
 class InvalidNextError(ArtiflowException):
     """`self.next(...)` was called in a way the graph does not allow."""
 
@@ -56,6 +62,12 @@ class MergeArtifactsException(ArtiflowException):
     def __init__(self, msg: str, artifact_names: list[str] | None = None) -> None:
         super().__init__(msg)
         self.artifact_names = list(artifact_names or [])
+
+
+class MergeUsageError(ArtiflowException):
+    """merge_artifacts was called in a way it cannot work (outside a join, include with exclude)."""
+
+    headline = "Invalid merge_artifacts call"
 
 
 class UnhandledInMergeArtifactsException(MergeArtifactsException):

@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Sequence
 
 from .exceptions import (
-    ArtiflowException,
+    MergeUsageError,
     MissingInMergeArtifactsException,
     UnhandledInMergeArtifactsException,
 )
@@ -27,7 +27,7 @@ def _join_context(flow: "FlowSpec", inputs: Any, what: str):
     ctx = flow._af_ctx
     if ctx is None or not ctx.is_join or not isinstance(inputs, Inputs):
         step_name = ctx.step_name if ctx is not None else "?"
-        raise ArtiflowException(
+        raise MergeUsageError(
             f"{what} can only be called in a join step, with the step's `inputs` (step '{step_name}' is not "
             f"a join: a join is written `def {step_name}(self, inputs)` after a split)."
         )
@@ -57,7 +57,7 @@ def merge_unambiguous(flow: "FlowSpec", inputs: "Inputs", include: Sequence[str]
     """Metaflow's `self.merge_artifacts`: propagate values all inputs agree on; see the module doc."""
     ctx = _join_context(flow, inputs, "self.merge_artifacts(inputs)")
     if include and exclude:
-        raise ArtiflowException(
+        raise MergeUsageError(
             f"merge_artifacts in step '{ctx.step_name}': pass include= or exclude=, not both."
         )
     per_input = _input_refs(inputs)

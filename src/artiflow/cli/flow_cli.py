@@ -48,6 +48,8 @@ def build_cli(flow_cls: type) -> click.Group:
         _check_supported("datastore", datastore)
         _check_supported("environment", environment)
         ctx.obj = {"flow_cls": flow_cls, "quiet": quiet, "datastore_root": datastore_root}
+        if datastore_root:  # so that dump, logs and the tasks' own client reads look there too
+            os.environ["ARTIFLOW_DATASTORE_ROOT"] = datastore_root
 
     cli.add_command(_run_command(flow_cls))
     cli.add_command(_resume_command())

@@ -228,15 +228,15 @@ def print_logs(tasks: list[Task], stream: str | None, echo: Echo) -> None:
     """One stream of one task as it is; several (streams, tasks or attempts), each under a header."""
     streams = [stream] if stream else ["stdout", "stderr"]
     sections = [section for task in tasks for section in _log_sections(task, streams)]
-    if len(sections) == 1:
-        text = sections[0][2]
-        if text:
-            echo(text.rstrip("\n"))
-        return
-    for title, name, text in sections:
-        if text or len(streams) == 1:
+    with_text = [section for section in sections if section[2]]
+    if not with_text:
+        echo(f"(no {stream or 'output'} recorded)")
+    elif len(sections) == 1:
+        echo(sections[0][2].rstrip("\n"))
+    else:
+        for title, name, text in with_text:
             echo(f"--- {title} {name} ---")
-            echo(text.rstrip("\n") if text else "(no output)")
+            echo(text.rstrip("\n"))
 
 
 # -- the `artiflow` commands -----------------------------------------------------------------------

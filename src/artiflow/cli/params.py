@@ -23,7 +23,19 @@ class ParameterType(click.ParamType):
         try:
             return self.param.convert(value)
         except ParameterError as exc:
-            self.fail(exc.message, param, ctx)
+            self.fail(exc.message + _env_note(self.param, param, ctx), param, ctx)
+
+
+def _env_note(parameter: Parameter, option: click.Parameter | None, ctx: click.Context | None) -> str:
+    """Say which environment variable a bad value came from, when it did not come from the command line."""
+    if ctx is None or option is None or option.name is None:
+        return ""
+    if ctx.get_parameter_source(option.name) is not click.core.ParameterSource.ENVIRONMENT:
+        return ""
+    import os
+
+    names = [n for n in parameter.env_names() if os.environ.get(n)]
+    return f" (the value comes from the environment variable {names[0]})" if names else ""
 
 
 def parameter_option(attr: str, param: Parameter) -> click.Option:

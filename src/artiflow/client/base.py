@@ -49,7 +49,7 @@ def check_flow(ctx: Context, flow: str) -> None:
         return
     if not names:
         raise NotFound(f"Flow {flow} does not exist: no runs are recorded in {ctx.where()}. Run a flow first, "
-                       f"or point ARTIFLOW_ROOT at the folder that holds its .artiflow data.")
+                       f"or run this from the project folder (the one holding .artiflow), or set ARTIFLOW_ROOT to that .artiflow folder.")
     raise NotFound(f"Flow {flow} does not exist; flows: {listing(names)}.")
 
 

@@ -8,7 +8,7 @@ import tempfile
 from pathlib import Path
 from typing import BinaryIO, Iterable, Protocol
 
-from ..exceptions import ArtifactError, CommandError
+from ..exceptions import ArtifactError, ConfigError
 
 # Blobs at least this big are memory-mapped on read; smaller ones are read into a bytearray, which is
 # cheaper for tiny files and does not hold a file descriptor (CPython's mmap keeps a dup of the fd open).
@@ -112,8 +112,8 @@ def _read_all(f: BinaryIO, size: int) -> memoryview:
 def open_storage(root: str) -> Storage:
     """The backend for a datastore root: a local path (S3 comes in a later release)."""
     if root.startswith("s3://"):
-        raise CommandError(
+        raise ConfigError(
             f"The datastore root {root} is on S3, which this version of artiflow does not support yet. "
-            f"Use a local folder (unset ARTIFLOW_DATASTORE_ROOT, or pass --datastore=local)."
+            f"Use a local folder: unset ARTIFLOW_DATASTORE_ROOT (and METAFLOW_DATASTORE), or set it to a path."
         )
     return LocalStorage(root)

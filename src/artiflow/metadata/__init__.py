@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..exceptions import CommandError
+from ..exceptions import ConfigError
 from .sqlite import SQLiteMetadata
 
 
@@ -10,7 +10,7 @@ def open_metadata(url: str) -> SQLiteMetadata:
     """The metadata store for a URL: `sqlite:///path` (PostgreSQL comes in a later release)."""
     if url.startswith("sqlite:///"):
         return SQLiteMetadata(url[len("sqlite:///"):])
-    raise CommandError(
+    raise ConfigError(
         f"The metadata URL {url!r} is not supported by this version of artiflow; use sqlite:///PATH "
         f"(the default, under ARTIFLOW_ROOT)."
     )

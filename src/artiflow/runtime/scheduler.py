@@ -211,7 +211,8 @@ class Scheduler:
         if len(self.failures) == 1 and pending:
             # The run stops going deeper, but the tasks already started or queued (e.g. the rest of a
             # foreach) finish, so that `resume` reruns only what failed. Ctrl-C stops them at once.
-            self.console.error(f"The run will fail; {pending} tasks already queued or running finish first so "
+            tasks = "task" if pending == 1 else "tasks"
+            self.console.error(f"The run will fail; {pending} {tasks} already queued or running finish first so "
                                f"that resume can reuse them (Ctrl-C to stop now).")
 
     def _caught(self, finished: Finished, exception: dict, catch: StepDecorator) -> None:

@@ -91,9 +91,11 @@ def _count_splits(flow: FlowSpec, step_name: str, var: str) -> int:
     try:
         value = getattr(flow, var)
     except AttributeError:
+        hint = (" A join passes on only what it assigns or merges: set it in the join (e.g. with "
+                "self.merge_artifacts(inputs))." if flow._af_ctx is not None and flow._af_ctx.is_join else "")
         raise ArtiflowException(
-            f"Step '{step_name}' says foreach=\"{var}\" but never sets self.{var}. Assign the list to iterate over "
-            f"to self.{var} before calling self.next."
+            f"Step '{step_name}' says foreach=\"{var}\" but self.{var} is not set. Assign the list to iterate over "
+            f"to self.{var} before calling self.next.{hint}"
         ) from None
     try:
         return len(value)
