@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -159,7 +160,8 @@ def test_six_concurrent_runs_get_distinct_ids(af_home):
     assert sorted(len(r["join"].task.data.ys) for r in runs) == [1, 2, 3, 4, 5, 6]
 
 
-def test_ctrl_c_stops_tasks_and_marks_run_failed(af_home):
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_ctrl_c_or_sigterm_stops_tasks_and_marks_run_failed(af_home, sig):
     env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
     proc = subprocess.Popen([sys.executable, str(FLOWS / "slow_flow.py"), "run"], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -170,13 +172,22 @@ def test_ctrl_c_stops_tasks_and_marks_run_failed(af_home):
         lines.append(line)
         if "sleeping" in line:
             break
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(sig)
     out, err = proc.communicate(timeout=30)
     assert proc.returncode == 130, (lines, out, err)
     assert "interrupted" in err
     run = latest("SlowFlow")
     assert run.finished and not run.successful
     assert all(not t.successful for t in run["sleep"])
+    assert not [p for p in Path("/proc").glob("[0-9]*") if _is_sleep_task(p)]
+
+
+def _is_sleep_task(proc_dir: Path) -> bool:
+    """A leftover task process of slow_flow.py (it would be sleeping for a minute)."""
+    try:
+        return "slow_flow.py" in (proc_dir / "cmdline").read_text() and (proc_dir / "stat").read_text().split()[2] != "Z"
+    except OSError:
+        return False
 
 
 def artiflow_cli(*args: str) -> subprocess.CompletedProcess:

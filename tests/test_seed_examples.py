@@ -80,3 +80,24 @@ def test_artiflow_command_runs_a_flow_file(af_home):
     result = subprocess.run([artiflow_bin, str(FLOWS / "seed_hello_flow.py"), "run"], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert "Hello" in result.stdout
+
+
+def test_project_schedule_and_trigger(af_home):
+    ok(run_flow("project_flow.py", "run", launcher=True))
+    from artiflow import Flow
+
+    run = Flow("ProjectFlow").latest_run
+    assert run["start"].task.data.project == ("demo_proj", "user.tester", False, "demo_proj.user.tester.ProjectFlow")
+    assert run["start"].task.data.where.startswith("local@") and run["start"].task.data.where.endswith("metadata.db")
+    assert "project:demo_proj" in run.system_tags and "project_branch:user.tester" in run.system_tags
+    assert [r.id for r in Flow("ProjectFlow").runs("project:demo_proj")] == ["1"]
+
+
+def test_bad_project_name(af_home):
+    path = af_home / "bad_project.py"
+    path.write_text("from artiflow import FlowSpec, project, step\n\n\n@project(name='Bad Name')\n"
+                    "class BadProjectFlow(FlowSpec):\n    @step\n    def start(self):\n        self.next(self.end)\n\n"
+                    "    @step\n    def end(self):\n        pass\n\n\nif __name__ == '__main__':\n    BadProjectFlow()\n")
+    result = run_flow(path, "run")
+    assert result.returncode == 1 and "a project name is 1 to 128 lowercase letters" in result.stderr
+    assert "Traceback" not in result.stderr and "bad_project.py" in result.stderr

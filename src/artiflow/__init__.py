@@ -7,8 +7,11 @@ from .client import (
     Run,
     Step,
     Task,
+    default_metadata,
     default_namespace,
+    get_metadata,
     get_namespace,
+    metadata,
     namespace,
 )
 from .current import current
@@ -22,6 +25,7 @@ from .exceptions import (
     MissingInMergeArtifactsException,
     UnhandledInMergeArtifactsException,
 )
+from .flow_decorators import project, schedule, trigger, trigger_on_finish
 from .flowspec import FlowSpec, step
 from .merge import merge_artifacts
 from .parameters import IncludeFile, JSONType, Parameter
@@ -32,6 +36,6 @@ __all__ = [
     "ArtiflowException", "DataArtifact", "Flow", "FlowSpec", "IncludeFile", "JSONType", "Metaflow",
     "MetaflowException", "MetaflowNamespaceMismatch", "MetaflowNotFound", "MissingInMergeArtifactsException",
     "Parameter", "Run", "Step", "Task", "UnhandledInMergeArtifactsException", "current", "default_namespace",
-    "catch", "environment", "get_namespace", "merge_artifacts", "namespace", "register_serializer", "resources",
-    "retry", "step", "timeout",
+    "catch", "default_metadata", "environment", "get_metadata", "get_namespace", "metadata", "merge_artifacts", "namespace", "register_serializer", "resources",
+    "project", "retry", "schedule", "step", "timeout", "trigger", "trigger_on_finish",
 ]

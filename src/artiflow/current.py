@@ -37,7 +37,8 @@ class Current:
 
 _FIELDS = {
     "flow_name", "run_id", "step_name", "task_id", "pathspec", "retry_count", "username", "namespace",
-    "tags", "parameter_names", "origin_run_id",
+    "tags", "parameter_names", "origin_run_id", "project_name", "branch_name", "is_production",
+    "project_flow_name",
 }
 
 current = Current()

@@ -184,7 +184,10 @@ def parse_with(spec: str) -> StepDecorator:
 
 
 def check_decorators(flow_cls: type, graph: Any) -> None:
-    """Report the first decorator mistake of any step, with the step's file:line."""
+    """Report the first decorator mistake of the flow or of any step, with its file:line."""
+    from .flow_decorators import check_flow_decorators
+
+    check_flow_decorators(flow_cls, graph.file)
     for node in graph:
         errors = getattr(getattr(flow_cls, node.name), "decorator_errors", None)
         if errors:

@@ -3,7 +3,7 @@
 Objects are snapshots: a Run reads its row and task list once; create a new object to see progress.
 """
 
-from .context import default_namespace, get_namespace, namespace
+from .context import default_metadata, default_namespace, get_metadata, get_namespace, metadata, namespace
 from .data import ArtifactNotFound, DataArtifact, TaskData
 from .flow import Flow, Metaflow, Run
 from .pathspec import InvalidPathspec, from_pathspec
@@ -11,5 +11,6 @@ from .task import Attempt, Step, Task, TaskException
 
 __all__ = [
     "ArtifactNotFound", "Attempt", "DataArtifact", "Flow", "InvalidPathspec", "Metaflow", "Run", "Step", "Task",
-    "TaskData", "TaskException", "default_namespace", "from_pathspec", "get_namespace", "namespace",
+    "TaskData", "TaskException", "default_metadata", "default_namespace", "from_pathspec", "get_metadata",
+    "get_namespace", "metadata", "namespace",
 ]

@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Any, Iterable, Iterator
 
 from ..config import Config, load_config
+from ..exceptions import ConfigError
 from ..datastore import ContentStore, open_store
 from ..metadata import open_metadata
 
@@ -111,3 +112,25 @@ def listing(items: Iterable[Any], limit: int = 20, tail: bool = False) -> str:
     if tail:
         return ", ".join([more, *items[-limit:]])
     return ", ".join([*items[:limit], more])
+
+
+# -- the metadata provider (Metaflow's get_metadata / metadata / default_metadata) -------------
+def get_metadata() -> str:
+    """Where the client reads metadata from, as Metaflow prints it: `local@<path>`."""
+    url = load_config().metadata_url
+    return f"local@{url[len('sqlite:///'):]}" if url.startswith("sqlite:///") else url
+
+
+def metadata(ms: str) -> str:
+    """Choose the metadata provider: only `local` (or `local@<.artiflow folder>`) exists here."""
+    kind, _, where = ms.partition("@")
+    if kind != "local":
+        raise ConfigError(f"metadata({ms!r}): artiflow reads local metadata only (SQLite); use 'local'.")
+    if where:
+        os.environ["ARTIFLOW_ROOT"] = where
+    return get_metadata()
+
+
+def default_metadata() -> str:
+    """Go back to the configured metadata provider and return it."""
+    return get_metadata()

@@ -117,7 +117,8 @@ class SQLiteMetadata:
 
     # -- writes (the runner) --------------------------------------------------------------------
     def new_run(self, flow: str, user: str, tags: list[str], params: dict[str, Any],
-                param_refs: dict[str, ArtifactRef] | None = None, origin_run_id: int | None = None) -> int:
+                param_refs: dict[str, ArtifactRef] | None = None, origin_run_id: int | None = None,
+                system_tags: list[str] = ()) -> int:
         """Allocate the next run id of this flow and record the run as running."""
         conn = self.conn
         now = time.time()
@@ -130,8 +131,8 @@ class SQLiteMetadata:
                 (flow, run_id, user, now, now, json.dumps(params), origin_run_id,
                  json.dumps({name: _ref_to_json(ref) for name, ref in (param_refs or {}).items()})),
             )
-            system_tags = [f"user:{user}"]
-            for tag, system in [(t, 1) for t in system_tags] + [(t, 0) for t in tags]:
+            every_tag = [(t, 1) for t in (f"user:{user}", *system_tags)] + [(t, 0) for t in tags]
+            for tag, system in every_tag:
                 conn.execute("INSERT OR IGNORE INTO run_tags VALUES (?, ?, ?, ?)", (flow, run_id, tag, system))
             conn.execute("COMMIT")
         except BaseException:

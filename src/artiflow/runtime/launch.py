@@ -9,6 +9,7 @@ from typing import Any
 from ..config import Config, load_config
 from ..datastore import ArtifactRef, ContentStore, open_store
 from ..exceptions import CommandError
+from ..flow_decorators import project_info
 from ..graph import FlowGraph
 from ..metadata import SQLiteMetadata, open_metadata
 from .console import Console
@@ -36,7 +37,8 @@ def start_run(flow_cls: type, graph: FlowGraph, param_values: dict[str, Any], op
     config, store, metadata = _open(datastore_root)
     params = {name: store.save(name, value) for name, value in param_values.items()}
     shown = {name: _json_safe(value) for name, value in param_values.items()}
-    run_id = metadata.new_run(graph.name, config.user, options.tags, shown, params)
+    run_id = metadata.new_run(graph.name, config.user, options.tags, shown, params,
+                              system_tags=project_info(flow_cls, config.user).get("tags", []))
     console = Console(options.quiet)
     console.info(f"Run {graph.name}/{run_id} starting (user {config.user}).")
     return _execute(flow_cls, graph, store, metadata, config, run_id, params, options, run_id_file, console)
@@ -51,7 +53,8 @@ def resume_run(flow_cls: type, graph: FlowGraph, step: str | None, origin_run_id
     options.origin_run_id = origin["run_id"]
     params: dict[str, ArtifactRef] = origin["param_refs"]
     run_id = metadata.new_run(graph.name, config.user, options.tags, origin["params"], params,
-                              origin_run_id=origin["run_id"])
+                              origin_run_id=origin["run_id"],
+                              system_tags=project_info(flow_cls, config.user).get("tags", []))
     console = Console(options.quiet)
     where = f"step '{plan.resume_point}'" if plan.resume_point else "its unfinished steps"
     console.info(f"Resuming {graph.name}/{origin['run_id']} as run {graph.name}/{run_id} from {where} "

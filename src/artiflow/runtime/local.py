@@ -52,6 +52,20 @@ class Finished:
 OutputCallback = Callable[[TaskSpec, str, str], None]
 
 
+def die_with_parent() -> None:
+    """On Linux, have the kernel kill this task if the runner dies (no orphans working for nobody)."""
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        PR_SET_PDEATHSIG = 1
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    except (OSError, AttributeError):
+        pass
+
+
 class LocalExecutor:
     """Runs tasks in forked child processes; `wait` yields them as they finish."""
 
@@ -90,10 +104,13 @@ class LocalExecutor:
         code = 0
         try:
             os.setpgid(0, 0)  # its own group: the terminal's Ctrl-C reaches the runner, which stops us
-            signal.signal(signal.SIGINT, signal.SIG_DFL)
-            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            die_with_parent()
+            for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+                signal.signal(sig, signal.SIG_DFL)
             for name, (read_fd, write_fd) in pipes.items():
                 os.close(read_fd)
+            devnull = os.open(os.devnull, os.O_RDONLY)
+            os.dup2(devnull, 0)  # a task never waits on the terminal's input
             os.dup2(pipes["stdout"][1], 1)
             os.dup2(pipes["stderr"][1], 2)
             sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]

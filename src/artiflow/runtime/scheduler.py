@@ -27,6 +27,16 @@ from .spec import InputSpec, TaskResult, TaskSpec
 from .task import run_task
 
 
+def _interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt(f"signal {signal.Signals(signum).name}")
+
+
+def stop_on_termination_signals() -> None:
+    """SIGTERM and SIGHUP stop a run the way Ctrl-C does: tasks stopped, run marked failed, resumable."""
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, _interrupt)
+
+
 @dataclass
 class RunOptions:
     """How to run: parallelism, foreach limit, tags, verbosity, decorators for every step."""
@@ -86,6 +96,7 @@ class Scheduler:
         """Run every task; True if the run succeeded. Ctrl-C stops all tasks and fails the run."""
         self._queue("start", [], [], is_join=False)
         last_beat = time.monotonic()
+        stop_on_termination_signals()
         try:
             while self.ready or self.delayed or len(self.executor):
                 self._release_due_retries()

@@ -14,6 +14,7 @@ from typing import Any
 from ..current import current
 from ..datastore import ArtifactRef, ContentStore
 from ..exceptions import ArtiflowException
+from ..flow_decorators import project_info
 from ..flowspec import IMMUTABLE_TYPES, FlowSpec, Inputs, TaskContext
 from ..graph import FlowGraph
 from .spec import TaskResult, TaskSpec
@@ -39,7 +40,9 @@ def run_task(flow_cls: type[FlowSpec], graph: FlowGraph, spec: TaskSpec, store: 
 
 
 def _set_current(flow_cls: type, spec: TaskSpec) -> None:
-    current._set(
+    project = project_info(flow_cls, spec.user)
+    project.pop("tags", None)
+    current._set(**project,
         flow_name=spec.flow_name, run_id=str(spec.run_id), step_name=spec.step, task_id=str(spec.task_id),
         pathspec=spec.pathspec, retry_count=spec.attempt, username=spec.user, namespace=f"user:{spec.user}",
         tags=list(spec.tags), parameter_names=sorted(spec.params), origin_run_id=spec.origin_run_id,
