@@ -237,3 +237,11 @@ def test_datastore_root_option_applies_to_dump(af_home):
     ok(run_flow("hello_flow.py", "--datastore-root", str(af_home / "blobs"), "run"))
     dump = ok(run_flow("hello_flow.py", "--datastore-root", str(af_home / "blobs"), "dump", "1/start")).stdout
     assert "'Hello'" in dump and "cannot load" not in dump
+
+
+def test_del_drops_an_artifact_from_this_task_on(af_home):
+    ok(run_flow("del_flow.py", "run"))
+    run = latest("DelFlow")
+    assert run["end"].task.data.seen == ["b"]
+    assert "'nothing' is not available" in run["middle"].task.data.del_error
+    assert "a" in run["start"].task.data and "a" not in run["middle"].task.data

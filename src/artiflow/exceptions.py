@@ -96,12 +96,6 @@ class NamespaceMismatch(ArtiflowException):
     headline = "Object not in the current namespace"
 
 
-class TaskFailed(ArtiflowException):
-    """A task raised an exception or died; the run stops."""
-
-    headline = "Task failed"
-
-
 # Metaflow's names, so that `from metaflow.exception import ...` keeps working.
 MetaflowException = ArtiflowException
 MetaflowNotFound = NotFound

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
 
-from .exceptions import ArtiflowException, InvalidNextError
+from .exceptions import InvalidNextError
 
 if TYPE_CHECKING:
     from .datastore import ArtifactRef, ContentStore
@@ -127,7 +127,19 @@ class FlowSpec:
         object.__setattr__(self, name, value)
 
     def __delattr__(self, name: str) -> None:
-        object.__delattr__(self, name)
+        """`del self.x`: this task (and the steps after it) no longer carry artifact x."""
+        ctx = self._af_ctx
+        if ctx is not None and (ctx.read_only or name in ctx.params):
+            raise AttributeError(f"Cannot delete '{name}': it is a parameter or belongs to a join input.")
+        found = name in vars(self)
+        if found:
+            object.__delattr__(self, name)
+        if ctx is not None and name in ctx.refs:
+            del ctx.refs[name]
+            ctx.loaded.pop(name, None)
+            found = True
+        if not found:
+            raise AttributeError(self._af_missing_message(name) if ctx is not None else name)
 
     def _af_assigned(self) -> dict[str, Any]:
         """The values this task has set (or read and may have changed), by artifact name."""
@@ -233,7 +245,3 @@ class Inputs(Sequence):
 
     def __repr__(self) -> str:
         return f"<Inputs of {len(self)}>"
-
-
-class JoinError(ArtiflowException):
-    headline = "Invalid join"

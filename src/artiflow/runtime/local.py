@@ -52,18 +52,21 @@ class Finished:
 OutputCallback = Callable[[TaskSpec, str, str], None]
 
 
-def die_with_parent() -> None:
-    """On Linux, have the kernel kill this task if the runner dies (no orphans working for nobody)."""
+def _parent_death_signal() -> Callable[[], None]:
+    """A function a forked task calls so the kernel kills it if the runner dies (Linux; else a no-op).
+
+    Resolved once in the runner: importing ctypes in every task would cost a millisecond each.
+    """
     if not sys.platform.startswith("linux"):
-        return
+        return lambda: None
     try:
         import ctypes
 
-        libc = ctypes.CDLL(None, use_errno=True)
-        PR_SET_PDEATHSIG = 1
-        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
     except (OSError, AttributeError):
-        pass
+        return lambda: None
+    pr_set_pdeathsig = 1
+    return lambda: prctl(pr_set_pdeathsig, signal.SIGKILL)
 
 
 class LocalExecutor:
@@ -74,6 +77,7 @@ class LocalExecutor:
         self.on_output = on_output
         self.selector = selectors.DefaultSelector()
         self.running: dict[int, Running] = {}
+        self.die_with_parent = _parent_death_signal()
 
     def __len__(self) -> int:
         return len(self.running)
@@ -104,7 +108,7 @@ class LocalExecutor:
         code = 0
         try:
             os.setpgid(0, 0)  # its own group: the terminal's Ctrl-C reaches the runner, which stops us
-            die_with_parent()
+            self.die_with_parent()  # no orphan left working for nobody if the runner is killed
             for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
                 signal.signal(sig, signal.SIG_DFL)
             for name, (read_fd, write_fd) in pipes.items():
