@@ -245,3 +245,17 @@ def test_del_drops_an_artifact_from_this_task_on(af_home):
     assert run["end"].task.data.seen == ["b"]
     assert "'nothing' is not available" in run["middle"].task.data.del_error
     assert "a" in run["start"].task.data and "a" not in run["middle"].task.data
+
+
+@pytest.mark.parametrize("declaration, message", [
+    ('index = Parameter("index", default=1)', "self.index is an attribute FlowSpec uses"),
+    ('end_ = Parameter("bad name", default=1)', "must start with a letter"),
+    ('a = Parameter("x", default=1)\n    b = Parameter("x", default=2)', "--x is also the option of self.a"),
+])
+def test_bad_parameter_declarations(af_home, declaration, message):
+    path = af_home / "param_decl_flow.py"
+    path.write_text("from artiflow import FlowSpec, Parameter, step\n\n\nclass DeclFlow(FlowSpec):\n"
+                    f"    {declaration}\n\n    @step\n    def start(self):\n        self.next(self.end)\n\n"
+                    "    @step\n    def end(self):\n        pass\n\n\nif __name__ == '__main__':\n    DeclFlow()\n")
+    result = run_flow(path, "run")
+    assert result.returncode == 1 and message in result.stderr and "Traceback" not in result.stderr

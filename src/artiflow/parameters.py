@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from typing import Any
 
 from .exceptions import ParameterError
@@ -129,6 +130,25 @@ class IncludeFile(Parameter):
                 f"IncludeFile '{self.name}': {value!r} is not valid {self.encoding} text ({exc}). "
                 f"Pass is_text=False to store its bytes, or the right encoding=."
             ) from None
+
+
+PARAMETER_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_-]*$")
+
+
+def check_parameters(flow_cls: type, step_names: set[str], reserved: set[str]) -> None:
+    """Each Parameter must have a usable option name and not hide a step or a FlowSpec attribute."""
+    seen: dict[str, str] = {}
+    for attr, param in flow_parameters(flow_cls).items():
+        where = f"Parameter '{param.name}' (self.{attr}) of {flow_cls.__name__}"
+        if not PARAMETER_NAME.match(param.name):
+            raise ParameterError(f"{where}: the name must start with a letter and hold only letters, digits, "
+                                 f"'-' and '_', as it becomes the option --{param.name}.")
+        if attr in step_names or attr in reserved:
+            what = "a step" if attr in step_names else "an attribute FlowSpec uses"
+            raise ParameterError(f"{where}: self.{attr} is {what}; give the parameter another attribute name.")
+        if param.name in seen:
+            raise ParameterError(f"{where}: --{param.name} is also the option of self.{seen[param.name]}.")
+        seen[param.name] = attr
 
 
 def flow_parameters(flow_cls: type) -> dict[str, Parameter]:

@@ -63,10 +63,12 @@ def build_cli(flow_cls: type) -> click.Group:
 def _graph(ctx: click.Context):
     """The flow's graph, validated, with its step decorators checked too."""
     from ..decorators import check_decorators
-    from ..graph import FlowGraph
+    from ..graph import RESERVED_NAMES, FlowGraph
+    from ..parameters import check_parameters
 
     graph = FlowGraph.from_flow(ctx.obj["flow_cls"])
     check_decorators(ctx.obj["flow_cls"], graph)
+    check_parameters(ctx.obj["flow_cls"], {node.name for node in graph}, set(RESERVED_NAMES))
     return graph
 
 

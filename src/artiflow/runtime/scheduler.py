@@ -107,8 +107,8 @@ class Scheduler:
                 if time.monotonic() - last_beat >= HEARTBEAT_SECONDS:
                     self.metadata.heartbeat(self.flow_name, self.run_id)
                     last_beat = time.monotonic()
-        except KeyboardInterrupt:
-            self._stop_all("interrupted (Ctrl-C)")
+        except KeyboardInterrupt as interrupt:
+            self._stop_all(f"interrupted ({interrupt.args[0] if interrupt.args else 'Ctrl-C'})")
             self.metadata.finish_run(self.flow_name, self.run_id, "failed")
             raise
         ok = not self.failures
