@@ -82,6 +82,27 @@ def check_visible(row: dict[str, Any], pathspec: str) -> None:
                             f"Call namespace(None) to see runs of every namespace{hint}.")
 
 
+class RunFacts:
+    """Who started a run and its tags: shared by the run and everything inside it."""
+
+    _run_row: dict[str, Any]
+
+    @property
+    def user(self) -> str:
+        """Who started the run."""
+        return self._run_row["user"]
+
+    @property
+    def tags(self) -> list[str]:
+        """The run's user tags (given with `--tag`)."""
+        return list(self._run_row["tags"])
+
+    @property
+    def system_tags(self) -> list[str]:
+        """The tags artiflow adds to the run, e.g. `user:<name>`, `project:<name>`."""
+        return list(self._run_row["system_tags"])
+
+
 class HasStatus:
     """The status properties shared by runs and tasks, read from their metadata row."""
 

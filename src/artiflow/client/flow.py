@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Any, Iterator
 
 from ..exceptions import NotFound
-from .base import ClientObject, HasStatus, check_flow, fetch_run, flow_names
+from .base import ClientObject, HasStatus, RunFacts, check_flow, fetch_run, flow_names
 from .context import Context, get_context, get_namespace, is_visible, listing, to_datetime
 from .pathspec import parse
 from .task import Step, Task, TaskData, step_order
@@ -102,7 +102,7 @@ class Flow(ClientObject):
         return to_datetime(rows[-1]["created_at"]) if rows else None
 
 
-class Run(HasStatus, ClientObject):
+class Run(HasStatus, RunFacts, ClientObject):
     """One execution of a flow: its steps, status, times, tags and the end step's data."""
 
     _kind = "run"
@@ -139,19 +139,8 @@ class Run(HasStatus, ClientObject):
         return to_datetime(self._row["finished_at"])
 
     @property
-    def user(self) -> str:
-        """Who started the run."""
-        return self._row["user"]
-
-    @property
-    def tags(self) -> list[str]:
-        """The user tags given with `--tag`."""
-        return list(self._row["tags"])
-
-    @property
-    def system_tags(self) -> list[str]:
-        """The tags artiflow adds, e.g. `user:<name>`."""
-        return list(self._row["system_tags"])
+    def _run_row(self) -> dict[str, Any]:
+        return self._row
 
     @property
     def parameters(self) -> dict[str, Any]:

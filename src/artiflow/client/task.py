@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any, Iterator
 
 from ..datastore import ArtifactRef
 from ..exceptions import ArtiflowException, NotFound
-from .base import ClientObject, HasStatus, fetch_run
+from .base import ClientObject, HasStatus, RunFacts, fetch_run
 from .context import Context, get_context, listing, to_datetime
 from .data import ArtifactNotFound, Artifacts, DataArtifact, TaskData
 from .pathspec import parse
@@ -25,7 +25,7 @@ def step_order(task_rows: list[dict[str, Any]]) -> list[str]:
     return list(seen)
 
 
-class _InRun(ClientObject):
+class _InRun(RunFacts, ClientObject):
     """A step or task: knows its run's row (tags, user) without querying it again."""
 
     def __init__(self, pathspec: str, ctx: Context, run_row: dict[str, Any]) -> None:
@@ -41,21 +41,6 @@ class _InRun(ClientObject):
     def run_id(self) -> int:
         """The run's id, as a number."""
         return self._run_row["run_id"]
-
-    @property
-    def tags(self) -> list[str]:
-        """The run's user tags."""
-        return list(self._run_row["tags"])
-
-    @property
-    def system_tags(self) -> list[str]:
-        """The run's system tags."""
-        return list(self._run_row["system_tags"])
-
-    @property
-    def user(self) -> str:
-        """Who started the run."""
-        return self._run_row["user"]
 
 
 class Step(_InRun):
