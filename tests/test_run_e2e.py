@@ -259,3 +259,11 @@ def test_bad_parameter_declarations(af_home, declaration, message):
                     "    @step\n    def end(self):\n        pass\n\n\nif __name__ == '__main__':\n    DeclFlow()\n")
     result = run_flow(path, "run")
     assert result.returncode == 1 and message in result.stderr and "Traceback" not in result.stderr
+
+
+def test_a_process_left_running_by_a_step_does_not_hold_up_the_run(af_home):
+    started = time.time()
+    result = ok(run_flow("leftover_flow.py", "run", timeout=25))
+    assert time.time() - started < 15
+    assert "started a leftover process" in result.stdout and "done" in result.stdout
+    os.kill(latest("LeftoverFlow")["start"].task.data.child, signal.SIGKILL)

@@ -52,6 +52,13 @@ class Finished:
 OutputCallback = Callable[[TaskSpec, str, str], None]
 
 
+def _readable(fd: int) -> bool:
+    """True if a read on fd would return data (or end of file) right now."""
+    import select
+
+    return bool(select.select([fd], [], [], 0)[0])
+
+
 def _parent_death_signal() -> Callable[[], None]:
     """A function a forked task calls so the kernel kills it if the runner dies (Linux; else a no-op).
 
@@ -137,25 +144,51 @@ class LocalExecutor:
             os._exit(code)
 
     def wait(self, timeout: float | None = None) -> Iterator[Finished]:
-        """Read whatever output is ready; yield the tasks whose pipes have all closed."""
+        """Read whatever output is ready; yield the tasks that have ended."""
         for key, _ in self.selector.select(timeout):
             task: Running = key.data
-            fd = key.fd
+            if key.fd in task.fds and not self._read(task, key.fd):
+                self._close(task, key.fd)
+                if not task.fds:
+                    _, status = os.waitpid(task.pid, 0)
+                    yield self._finish(task, status)
+        yield from self._reap_with_pipes_held()
+
+    def _read(self, task: Running, fd: int) -> bool:
+        """Read one chunk; False at end of file."""
+        try:
+            chunk = os.read(fd, 1 << 16)
+        except BlockingIOError:
+            return True
+        if chunk:
             stream = task.fds[fd]
-            try:
-                chunk = os.read(fd, 1 << 16)
-            except BlockingIOError:
+            task.data[stream] += chunk
+            if stream in STREAMS:
+                self._emit_lines(task, stream, chunk)
+        return bool(chunk)
+
+    def _close(self, task: Running, fd: int) -> None:
+        self.selector.unregister(fd)
+        os.close(fd)
+        del task.fds[fd]
+
+    def _reap_with_pipes_held(self) -> Iterator[Finished]:
+        """Tasks that exited while a process they started still holds their stdout or stderr.
+
+        The task's own output is all in the pipe by then: read what is there and stop waiting for
+        an end of file that only the leftover process could give.
+        """
+        for task in list(self.running.values()):
+            if not task.fds or "result" in task.fds.values():
                 continue
-            if chunk:
-                task.data[stream] += chunk
-                if stream in STREAMS:
-                    self._emit_lines(task, stream, chunk)
+            pid, status = os.waitpid(task.pid, os.WNOHANG)
+            if pid == 0:
                 continue
-            self.selector.unregister(fd)
-            os.close(fd)
-            del task.fds[fd]
-            if not task.fds:
-                yield self._reap(task)
+            for fd in list(task.fds):
+                while self._read(task, fd) and _readable(fd):
+                    pass
+                self._close(task, fd)
+            yield self._finish(task, status)
 
     def _emit_lines(self, task: Running, stream: str, chunk: bytes) -> None:
         text = task.partial[stream] + chunk
@@ -164,11 +197,10 @@ class LocalExecutor:
         for line in lines:
             self.on_output(task.spec, stream, line.decode("utf-8", "replace"))
 
-    def _reap(self, task: Running) -> Finished:
+    def _finish(self, task: Running, status: int) -> Finished:
         for stream in STREAMS:
             if task.partial[stream]:
                 self.on_output(task.spec, stream, task.partial[stream].decode("utf-8", "replace"))
-        _, status = os.waitpid(task.pid, 0)
         del self.running[task.pid]
         result = None
         if task.data["result"]:
