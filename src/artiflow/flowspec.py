@@ -31,7 +31,7 @@ class Frame:
     var: str
     index: int
     num_splits: int
-    ref: "ArtifactRef"
+    ref: ArtifactRef
 
     def describe(self) -> dict[str, Any]:
         return {"step": self.step, "var": self.var, "index": self.index, "num_splits": self.num_splits}
@@ -41,10 +41,10 @@ class Frame:
 class TaskContext:
     """The state behind a flow instance inside a task (or behind one join input)."""
 
-    store: "ContentStore"
-    graph: "FlowGraph"
+    store: ContentStore
+    graph: FlowGraph
     step_name: str
-    refs: dict[str, "ArtifactRef"]                 # artifacts this instance can read, by name
+    refs: dict[str, ArtifactRef]                 # artifacts this instance can read, by name
     params: frozenset[str] = frozenset()
     frames: list[Frame] = field(default_factory=list)
     read_only: bool = False
@@ -76,7 +76,7 @@ class FlowSpec:
             run_flow_cli(type(self))
 
     @classmethod
-    def _af_instance(cls, ctx: TaskContext) -> "FlowSpec":
+    def _af_instance(cls, ctx: TaskContext) -> FlowSpec:
         """An instance bound to a task's artifacts, made without running the CLI."""
         instance = cls.__new__(cls)
         object.__setattr__(instance, "_af_ctx", ctx)
@@ -211,7 +211,7 @@ class FlowSpec:
         return os.path.basename(getattr(sys.modules[type(self).__module__], "__file__", "") or "")
 
     # -- joins ---------------------------------------------------------------------------------------
-    def merge_artifacts(self, inputs: "Inputs", include: Sequence[str] | None = None,
+    def merge_artifacts(self, inputs: Inputs, include: Sequence[str] | None = None,
                         exclude: Sequence[str] | None = None) -> None:
         """Carry over every artifact whose value is the same in all inputs that have it (Metaflow's merge)."""
         from .merge import merge_unambiguous

@@ -406,7 +406,7 @@ class FlowGraph:
         self.file = file
 
     @classmethod
-    def from_flow(cls, flow_cls: type) -> "FlowGraph":
+    def from_flow(cls, flow_cls: type) -> FlowGraph:
         """Read the DAG of `flow_cls` from its source and validate it (raises GraphError)."""
         steps, file, class_line = _collect(flow_cls)
         where = _where(file, class_line)

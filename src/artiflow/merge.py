@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from .flowspec import FlowSpec, Inputs
 
 
-def _join_context(flow: "FlowSpec", inputs: Any, what: str):
+def _join_context(flow: FlowSpec, inputs: Any, what: str):
     from .flowspec import Inputs
 
     ctx = flow._af_ctx
@@ -34,7 +34,7 @@ def _join_context(flow: "FlowSpec", inputs: Any, what: str):
     return ctx
 
 
-def _input_refs(inputs: "Inputs") -> list[dict]:
+def _input_refs(inputs: Inputs) -> list[dict]:
     """Each input's artifacts (name → ref), without the run's parameters."""
     result = []
     for item in inputs:
@@ -43,7 +43,7 @@ def _input_refs(inputs: "Inputs") -> list[dict]:
     return result
 
 
-def merge_artifacts(flow: "FlowSpec", inputs: "Inputs") -> None:
+def merge_artifacts(flow: FlowSpec, inputs: Inputs) -> None:
     """Set `self.<name>` to the list of the inputs' values for every name all inputs have."""
     ctx = _join_context(flow, inputs, "merge_artifacts(self, inputs)")
     per_input = _input_refs(inputs)
@@ -53,7 +53,7 @@ def merge_artifacts(flow: "FlowSpec", inputs: "Inputs") -> None:
         setattr(flow, name, [getattr(item, name) for item in inputs])
 
 
-def merge_unambiguous(flow: "FlowSpec", inputs: "Inputs", include: Sequence[str], exclude: Sequence[str]) -> None:
+def merge_unambiguous(flow: FlowSpec, inputs: Inputs, include: Sequence[str], exclude: Sequence[str]) -> None:
     """Metaflow's `self.merge_artifacts`: propagate values all inputs agree on; see the module doc."""
     ctx = _join_context(flow, inputs, "self.merge_artifacts(inputs)")
     if include and exclude:

@@ -1,7 +1,5 @@
 """Fails in a foreach task: user traceback, pathspec, non-zero exit; siblings still recorded."""
 
-import os
-
 from artiflow import FlowSpec, step
 
 

@@ -15,7 +15,7 @@ from ..metadata import open_metadata
 
 _UNSET = object()
 _namespace: Any = _UNSET
-_contexts: dict[tuple, "Context"] = {}
+_contexts: dict[tuple, Context] = {}
 
 
 @dataclass

@@ -22,7 +22,7 @@ class TaskData:
 
     __slots__ = ("_af_task", "_af_values")
 
-    def __init__(self, task: "Task") -> None:
+    def __init__(self, task: Task) -> None:
         object.__setattr__(self, "_af_task", task)
         object.__setattr__(self, "_af_values", {})
 
@@ -60,10 +60,10 @@ class TaskData:
 class Artifacts:
     """The DataArtifact objects of a task: iterable, `len()`, `in`, and by attribute."""
 
-    def __init__(self, task: "Task") -> None:
+    def __init__(self, task: Task) -> None:
         self._task = task
 
-    def __iter__(self) -> Iterator["DataArtifact"]:
+    def __iter__(self) -> Iterator[DataArtifact]:
         return iter([self._task._artifact(name) for name in self._task._names()])
 
     def __len__(self) -> int:
@@ -72,7 +72,7 @@ class Artifacts:
     def __contains__(self, name: object) -> bool:
         return isinstance(name, str) and self._task._has(name)
 
-    def __getattr__(self, name: str) -> "DataArtifact":
+    def __getattr__(self, name: str) -> DataArtifact:
         if name.startswith("_"):
             raise AttributeError(name)
         return self._task._artifact(name)
@@ -86,7 +86,7 @@ class DataArtifact(ClientObject):
 
     _kind = "artifact"
 
-    def __init__(self, pathspec: str, *, _task: "Task | None" = None, _ref: ArtifactRef | None = None) -> None:
+    def __init__(self, pathspec: str, *, _task: Task | None = None, _ref: ArtifactRef | None = None) -> None:
         flow, run_id, step, task_id, name = parse(pathspec, "artifact")
         if _task is None:
             from .task import Task
@@ -104,7 +104,7 @@ class DataArtifact(ClientObject):
         return self.id
 
     @property
-    def parent(self) -> "Task":
+    def parent(self) -> Task:
         """The task that stored this artifact."""
         return self._task
 

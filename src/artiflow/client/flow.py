@@ -19,14 +19,14 @@ class Metaflow:
         self._ctx = get_context()
 
     @property
-    def flows(self) -> list["Flow"]:
+    def flows(self) -> list[Flow]:
         """Every flow with at least one run in the current namespace, by name."""
         ns = get_namespace()
         meta = self._ctx.meta
         names = [n for n in flow_names(self._ctx) if any(is_visible(r, ns) for r in meta.runs(n))]
         return [Flow(name, _ctx=self._ctx) for name in names]
 
-    def __iter__(self) -> Iterator["Flow"]:
+    def __iter__(self) -> Iterator[Flow]:
         return iter(self.flows)
 
     def __repr__(self) -> str:
@@ -60,31 +60,31 @@ class Flow(ClientObject):
         ns = get_namespace()
         return [row for row in self._ctx.meta.runs(self.name) if is_visible(row, ns)]
 
-    def _run(self, row: dict[str, Any]) -> "Run":
+    def _run(self, row: dict[str, Any]) -> Run:
         return Run(f"{self.name}/{row['run_id']}", _ctx=self._ctx, _row=row)
 
-    def __iter__(self) -> Iterator["Run"]:
+    def __iter__(self) -> Iterator[Run]:
         return iter([self._run(row) for row in self._run_rows()])
 
-    def runs(self, *tags: str) -> list["Run"]:
+    def runs(self, *tags: str) -> list[Run]:
         """Visible runs that carry every given tag (user or system tags), newest first."""
         wanted = set(tags)
         return [self._run(row) for row in self._run_rows()
                 if wanted <= set(row["tags"]) | set(row["system_tags"])]
 
     @property
-    def latest_run(self) -> "Run | None":
+    def latest_run(self) -> Run | None:
         """The newest visible run, or None when the namespace holds no run of this flow."""
         rows = self._run_rows()
         return self._run(rows[0]) if rows else None
 
     @property
-    def latest_successful_run(self) -> "Run | None":
+    def latest_successful_run(self) -> Run | None:
         """The newest visible run that succeeded, or None."""
         row = next((r for r in self._run_rows() if r["status"] == "succeeded"), None)
         return self._run(row) if row else None
 
-    def __getitem__(self, run_id: str | int) -> "Run":
+    def __getitem__(self, run_id: str | int) -> Run:
         row = fetch_run(self._ctx, self.name, run_id)
         return self._run(row)
 

@@ -72,26 +72,26 @@ class Step(_InRun):
         return self.id
 
     @property
-    def parent(self) -> "Run":
+    def parent(self) -> Run:
         """The run of this step."""
         from .flow import Run
 
         return Run(f"{self.flow_name}/{self.run_id}", _ctx=self._ctx, _row=self._run_row)
 
-    def _task(self, row: dict[str, Any]) -> "Task":
+    def _task(self, row: dict[str, Any]) -> Task:
         return Task(f"{self.pathspec}/{row['task_id']}", _ctx=self._ctx, _run_row=self._run_row, _row=row, _step=self)
 
-    def tasks(self) -> list["Task"]:
+    def tasks(self) -> list[Task]:
         """Every task of the step, by task id."""
         return [self._task(row) for row in self._rows]
 
-    def __iter__(self) -> Iterator["Task"]:
+    def __iter__(self) -> Iterator[Task]:
         return iter(self.tasks())
 
     def __len__(self) -> int:
         return len(self._rows)
 
-    def __getitem__(self, task_id: str | int) -> "Task":
+    def __getitem__(self, task_id: str | int) -> Task:
         row = next((r for r in self._rows if str(r["task_id"]) == str(task_id).strip()), None)
         if row is None:
             raise NotFound(f"Task {self.pathspec}/{task_id} does not exist; tasks of {self.pathspec}: "
@@ -102,7 +102,7 @@ class Step(_InRun):
         return any(str(r["task_id"]) == str(task_id) for r in self._rows)
 
     @property
-    def task(self) -> "Task":
+    def task(self) -> Task:
         """The step's task; for a step with several tasks, the first one (by task id)."""
         return self._task(self._rows[0])
 

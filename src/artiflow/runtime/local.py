@@ -118,7 +118,7 @@ class LocalExecutor:
             self.die_with_parent()  # no orphan left working for nobody if the runner is killed
             for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
                 signal.signal(sig, signal.SIG_DFL)
-            for name, (read_fd, write_fd) in pipes.items():
+            for read_fd, _ in pipes.values():
                 os.close(read_fd)
             devnull = os.open(os.devnull, os.O_RDONLY)
             os.dup2(devnull, 0)  # a task never waits on the terminal's input

@@ -61,6 +61,6 @@ class TaskResult:
         return {"next": self.next_steps, "foreach": self.foreach_var, "num_splits": self.num_splits}
 
     @classmethod
-    def reused(cls, artifacts: dict[str, ArtifactRef], transition: dict[str, Any]) -> "TaskResult":
+    def reused(cls, artifacts: dict[str, ArtifactRef], transition: dict[str, Any]) -> TaskResult:
         return cls(ok=True, artifacts=artifacts, next_steps=list(transition["next"]),
                    foreach_var=transition["foreach"], num_splits=transition["num_splits"])
