@@ -6,12 +6,13 @@ share one database file, so writes are short transactions in WAL mode.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sqlite3
 import time
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Iterator
 
 from ..datastore import ArtifactRef
 
@@ -81,6 +82,7 @@ class SQLiteMetadata:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self._conn: sqlite3.Connection | None = None
+        self._pending: list[tuple[str, tuple]] | None = None  # writes gathered by batch()
 
     # -- connection ---------------------------------------------------------------------------
     @property
@@ -100,8 +102,25 @@ class SQLiteMetadata:
             self._conn.close()
             self._conn = None
 
+    @contextlib.contextmanager
+    def batch(self) -> Iterator[None]:
+        """Gather the writes made inside into one transaction (the runner records many tasks at once)."""
+        if self._pending is not None:
+            yield
+            return
+        self._pending = []
+        try:
+            yield
+        finally:
+            pending, self._pending = self._pending, None
+            if pending:
+                self._write(pending)
+
     def _write(self, statements: Iterable[tuple[str, tuple]]) -> None:
         """Run statements in one IMMEDIATE transaction: all of them land, or none."""
+        if self._pending is not None:
+            self._pending.extend(statements)
+            return
         conn = self.conn
         conn.execute("BEGIN IMMEDIATE")
         try:

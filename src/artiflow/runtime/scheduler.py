@@ -99,14 +99,15 @@ class Scheduler:
         stop_on_termination_signals()
         try:
             while self.ready or self.delayed or len(self.executor):
-                self._release_due_retries()
-                self._launch_ready()
-                for finished in self.executor.wait(timeout=self._wait_time()):
-                    self._on_finished(finished)
-                self._enforce_timeouts()
-                if time.monotonic() - last_beat >= HEARTBEAT_SECONDS:
-                    self.metadata.heartbeat(self.flow_name, self.run_id)
-                    last_beat = time.monotonic()
+                with self.metadata.batch():  # one transaction records every task started or ended here
+                    self._release_due_retries()
+                    self._launch_ready()
+                    for finished in self.executor.wait(timeout=self._wait_time()):
+                        self._on_finished(finished)
+                    self._enforce_timeouts()
+                    if time.monotonic() - last_beat >= HEARTBEAT_SECONDS:
+                        self.metadata.heartbeat(self.flow_name, self.run_id)
+                        last_beat = time.monotonic()
         except KeyboardInterrupt as interrupt:
             self._stop_all(f"interrupted ({interrupt.args[0] if interrupt.args else 'Ctrl-C'})")
             self.metadata.finish_run(self.flow_name, self.run_id, "failed")
