@@ -18,6 +18,7 @@ from typing import Callable, Iterator
 from .spec import TaskResult, TaskSpec
 
 STREAMS = ("stdout", "stderr")
+STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}
 
 
 @dataclass
@@ -52,6 +53,14 @@ class Finished:
 OutputCallback = Callable[[TaskSpec, str, str], None]
 
 
+def _drain(fd: int) -> None:
+    try:
+        while os.read(fd, 512):
+            pass
+    except BlockingIOError:
+        pass
+
+
 def _readable(fd: int) -> bool:
     """True if a read on fd would return data (or end of file) right now."""
     import select
@@ -84,6 +93,11 @@ class LocalExecutor:
         self.on_output = on_output
         self.selector = selectors.DefaultSelector()
         self.running: dict[int, Running] = {}
+        self.wakeup_read, wakeup_write = os.pipe()  # a signal's byte here ends a wait at once
+        for fd in (self.wakeup_read, wakeup_write):
+            os.set_blocking(fd, False)
+        signal.set_wakeup_fd(wakeup_write, warn_on_full_buffer=False)
+        self.selector.register(self.wakeup_read, selectors.EVENT_READ, None)
         self.die_with_parent = _parent_death_signal()
 
     def __len__(self) -> int:
@@ -93,9 +107,13 @@ class LocalExecutor:
         pipes = {name: os.pipe() for name in (*STREAMS, "result")}
         sys.stdout.flush()
         sys.stderr.flush()
+        # Signals wait until the child has reset the runner's handlers: until then a SIGTERM sent to
+        # it would run the runner's handler in the child and be lost.
+        mask = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
         pid = os.fork()
         if pid == 0:
-            self._child(spec, pipes)  # never returns
+            self._child(spec, pipes, mask)  # never returns
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
         try:
             os.setpgid(pid, pid)  # also here, so a signal sent right after fork reaches the group
         except OSError:
@@ -111,13 +129,16 @@ class LocalExecutor:
             self.selector.register(fd, selectors.EVENT_READ, task)
         return pid
 
-    def _child(self, spec: TaskSpec, pipes: dict[str, tuple[int, int]]) -> None:
+    def _child(self, spec: TaskSpec, pipes: dict[str, tuple[int, int]], mask: set) -> None:
         code = 0
         try:
             os.setpgid(0, 0)  # its own group: the terminal's Ctrl-C reaches the runner, which stops us
             self.die_with_parent()  # no orphan left working for nobody if the runner is killed
-            for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            signal.set_wakeup_fd(-1)
+            os.close(self.wakeup_read)
+            for sig in STOP_SIGNALS:
                 signal.signal(sig, signal.SIG_DFL)
+            signal.pthread_sigmask(signal.SIG_SETMASK, mask)
             for read_fd, _ in pipes.values():
                 os.close(read_fd)
             devnull = os.open(os.devnull, os.O_RDONLY)
@@ -146,8 +167,10 @@ class LocalExecutor:
     def wait(self, timeout: float | None = None) -> Iterator[Finished]:
         """Read whatever output is ready; yield the tasks that have ended."""
         for key, _ in self.selector.select(timeout):
-            task: Running = key.data
-            if key.fd in task.fds and not self._read(task, key.fd):
+            task: Running | None = key.data
+            if task is None:  # a signal arrived: drain its byte and let the scheduler look at its flag
+                _drain(self.wakeup_read)
+            elif key.fd in task.fds and not self._read(task, key.fd):
                 self._close(task, key.fd)
                 if not task.fds:
                     _, status = os.waitpid(task.pid, 0)

@@ -21,20 +21,10 @@ from ..graph import FlowGraph
 from ..metadata import SQLiteMetadata
 from ..metadata.sqlite import HEARTBEAT_SECONDS
 from .console import Console
-from .local import Finished, LocalExecutor
+from .local import STOP_SIGNALS, Finished, LocalExecutor
 from .resume import ResumePlan, origin_pathspec
 from .spec import InputSpec, TaskResult, TaskSpec
 from .task import run_task
-
-
-def _interrupt(signum: int, frame: Any) -> None:
-    raise KeyboardInterrupt(f"signal {signal.Signals(signum).name}")
-
-
-def stop_on_termination_signals() -> None:
-    """SIGTERM and SIGHUP stop a run the way Ctrl-C does: tasks stopped, run marked failed, resumable."""
-    for sig in (signal.SIGTERM, signal.SIGHUP):
-        signal.signal(sig, _interrupt)
 
 
 @dataclass
@@ -83,6 +73,11 @@ class Scheduler:
         self.task_count = 0
         self.reused_count = 0
         self.executor = LocalExecutor(self._work, console.task_line)
+        self.stop_requested: str | None = None  # set by a signal handler; the loop stops cleanly
+
+    def _request_stop(self, signum: int, frame: Any) -> None:
+        """Ctrl-C, SIGTERM or SIGHUP: only note it here; the run loop stops the tasks at a safe point."""
+        self.stop_requested = "Ctrl-C" if signum == signal.SIGINT else signal.Signals(signum).name
 
     @property
     def flow_name(self) -> str:
@@ -96,9 +91,9 @@ class Scheduler:
         """Run every task; True if the run succeeded. Ctrl-C stops all tasks and fails the run."""
         self._queue("start", [], [], is_join=False)
         last_beat = time.monotonic()
-        stop_on_termination_signals()
+        previous = {sig: signal.signal(sig, self._request_stop) for sig in STOP_SIGNALS}
         try:
-            while self.ready or self.delayed or len(self.executor):
+            while (self.ready or self.delayed or len(self.executor)) and not self.stop_requested:
                 with self.metadata.batch():  # one transaction records every task started or ended here
                     self._release_due_retries()
                     self._launch_ready()
@@ -108,10 +103,13 @@ class Scheduler:
                     if time.monotonic() - last_beat >= HEARTBEAT_SECONDS:
                         self.metadata.heartbeat(self.flow_name, self.run_id)
                         last_beat = time.monotonic()
-        except KeyboardInterrupt as interrupt:
-            self._stop_all(f"interrupted ({interrupt.args[0] if interrupt.args else 'Ctrl-C'})")
-            self.metadata.finish_run(self.flow_name, self.run_id, "failed")
-            raise
+            if self.stop_requested:
+                self._stop_all(f"interrupted ({self.stop_requested})")
+                self.metadata.finish_run(self.flow_name, self.run_id, "failed")
+                raise KeyboardInterrupt(self.stop_requested)
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
         ok = not self.failures
         self.metadata.finish_run(self.flow_name, self.run_id, "succeeded" if ok else "failed")
         return ok
