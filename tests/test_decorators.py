@@ -69,6 +69,16 @@ def test_catch_stores_the_error_and_the_run_goes_on(af_home):
     assert run["join"].task.data.values == [0, 10, None, 30]
     assert run["join"].task.data.problems == [None, None, "ValueError: bad item 2", None]
     assert task_at(1).data.problem is None  # @catch's artifact is None where the step worked
+    assert_all_artifacts_intact("FailuresFlow")
+
+
+def test_decorators_stack_in_any_order(af_home):
+    ok(run_flow("stacked_flow.py", "run"))
+    from artiflow import Flow
+
+    run = Flow("StackedFlow").latest_run
+    assert run["start"].task.data.attempts == 2 and len(run["start"].task.attempts) == 2
+    assert run["middle"].task.status == "caught" and run["end"].task.data.err_type == "ValueError"
 
 
 @pytest.mark.parametrize("mode, message", [
@@ -96,6 +106,7 @@ def test_timeout_stops_the_task_and_counts_as_an_attempt(af_home):
     assert [a.status for a in task_at(0).attempts] == ["failed", "succeeded"]
     result = run_flow(FLOW, "run", env={"MODE": "sleep", "FAIL_AT": "0", "TIMEOUT": "1"})
     assert result.returncode == 1 and "TimeoutError" in result.stderr
+    assert_all_artifacts_intact("FailuresFlow")
 
 
 def test_decorators_from_the_command_line(af_home):
