@@ -107,11 +107,16 @@ class HasStatus:
     """The status properties shared by runs and tasks, read from their metadata row."""
 
     _row: dict[str, Any]
+    _run_row: dict[str, Any]
 
     @property
     def status(self) -> str:
-        """`running`, `succeeded` or `failed` (a task can also be `caught`: it failed under @catch)."""
-        return self._row["status"]
+        """`running`, `succeeded` or `failed` (a task can also be `caught`: it failed under @catch).
+
+        A task still marked running in a run whose runner was lost (no heartbeat) is failed.
+        """
+        status = self._row["status"]
+        return "failed" if status == "running" and self._run_row.get("lost") else status
 
     @property
     def successful(self) -> bool:
