@@ -6,18 +6,16 @@ import os
 import runpy
 import sys
 
-import click
-
-from .. import __version__
-
 
 def launch_file(path: str, args: list[str]) -> None:
     """Run a flow file as `__main__`, with `metaflow` resolved to artiflow (here and in its tasks)."""
     from ..compat import install_metaflow_alias
 
     if not os.path.isfile(path):
-        click.secho("Invalid command:", fg="red", bold=True, err=True)
-        click.echo(f"The flow file {path!r} does not exist.", err=True)
+        from ..exceptions import CommandError
+        from .errors import report
+
+        report(CommandError(f"The flow file {path!r} does not exist."))
         sys.exit(1)
     install_metaflow_alias()
     sys.argv = [path, *args]
@@ -25,10 +23,20 @@ def launch_file(path: str, args: list[str]) -> None:
     runpy.run_path(path, run_name="__main__")
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(__version__, prog_name="artiflow")
-def cli() -> None:
-    """artiflow: inspect flows and runs, or run a flow file: `artiflow FLOW.py run`."""
+def inspect_cli():
+    """The click group of the inspect commands (built only when used: a flow file may not need click)."""
+    import click
+
+    from .. import __version__
+    from . import inspect
+
+    @click.group(context_settings={"help_option_names": ["-h", "--help"]})
+    @click.version_option(__version__, prog_name="artiflow")
+    def cli() -> None:
+        """artiflow: inspect flows and runs, or run a flow file: `artiflow FLOW.py run`."""
+
+    inspect.register(cli)
+    return cli
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -36,7 +44,4 @@ def main(argv: list[str] | None = None) -> None:
     if args and args[0].endswith(".py"):
         launch_file(args[0], args[1:])
         return
-    from . import inspect
-
-    inspect.register(cli)
-    cli.main(args=args, prog_name="artiflow")
+    inspect_cli().main(args=args, prog_name="artiflow")
