@@ -267,3 +267,8 @@ def test_a_process_left_running_by_a_step_does_not_hold_up_the_run(af_home):
     assert time.time() - started < 15
     assert "started a leftover process" in result.stdout and "done" in result.stdout
     os.kill(latest("LeftoverFlow")["start"].task.data.child, signal.SIGKILL)
+
+
+def test_foreach_straight_into_its_join(af_home):
+    ok(run_flow("foreach_direct_flow.py", "run"))
+    assert latest("ForeachDirectFlow")["join"].task.data.seen == [(0, "a"), (1, "b"), (2, "c")]

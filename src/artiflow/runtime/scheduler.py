@@ -267,7 +267,11 @@ class Scheduler:
             target = result.next_steps[0]
             for i in range(result.num_splits):
                 frame = Frame(spec.step, result.foreach_var, i, result.num_splits, ref)
-                self._queue(target, [done], [*spec.frames, frame], is_join=False)
+                if self.graph[target].is_join:  # a foreach straight into its join: each branch is empty
+                    self._arrive_at_join(target, InputSpec(spec.step, spec.task_id, result.artifacts,
+                                                           [*spec.frames, frame]))
+                else:
+                    self._queue(target, [done], [*spec.frames, frame], is_join=False)
             return
         for name in result.next_steps:
             node = self.graph[name]
