@@ -65,11 +65,6 @@ def serializer_named(name: str) -> Serializer:
     )
 
 
-def registered_serializers() -> list[tuple[int, str]]:
-    """(priority, name) of every registered serializer, in the order they are tried."""
-    return [(priority, serializer.name) for priority, serializer in _registry]
-
-
 register_serializer(ArrowSerializer("arrow", "Table"), priority=200)
 register_serializer(ArrowSerializer("arrow_batch", "RecordBatch"), priority=200)
 register_serializer(JsonSerializer(), priority=500)
