@@ -125,15 +125,11 @@ def persist_artifacts(flow: FlowSpec, ctx: TaskContext) -> dict[str, ArtifactRef
 def describe_exception(exc: BaseException) -> dict[str, Any]:
     """Type, message and a traceback of the user's frames only (our own frames are noise to them)."""
     frames = [f for f in traceback.extract_tb(exc.__traceback__) if not f.filename.startswith(PACKAGE_DIR)]
-    lines: list[str] = []
-    if frames and not isinstance(exc, ArtiflowException):
-        lines.append("Traceback (most recent call last):\n")
-        lines.extend(traceback.format_list(frames))
-    elif frames:
-        last = frames[-1]
-        lines.append(f'  at File "{last.filename}", line {last.lineno}, in {last.name}\n')
-    lines.extend(traceback.format_exception_only(type(exc), exc))
-    body = "".join(lines)
-    if isinstance(exc, ArtiflowException):
-        body = f"{exc.headline}: {exc.message}\n" + "".join(lines[:-1] if frames else [])
+    if isinstance(exc, ArtiflowException):  # our message says what to do; the user's last line says where
+        last = frames[-1] if frames else None
+        where = f'  at File "{last.filename}", line {last.lineno}, in {last.name}\n' if last else ""
+        body = f"{exc.headline}: {exc.message}\n{where}"
+    else:
+        trace = ["Traceback (most recent call last):\n", *traceback.format_list(frames)] if frames else []
+        body = "".join(trace + traceback.format_exception_only(type(exc), exc))
     return {"type": type(exc).__name__, "message": str(exc), "traceback": body}
