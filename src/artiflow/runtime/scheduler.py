@@ -195,8 +195,7 @@ class Scheduler:
         self._record(finished, "succeeded", result.artifacts, None, result)
         if not self.options.quiet:
             self.console.task_line(finished.spec, "stdout", "Task finished successfully.")
-        if not self.failures:
-            self._advance(finished.spec, result)
+        self._advance(finished.spec, result)
 
     def _failed(self, finished: Finished, exception: dict) -> None:
         spec = finished.spec
@@ -217,13 +216,12 @@ class Scheduler:
         self._record(finished, "failed", {}, exception)
         self.console.task_line(spec, "stderr", f"Task failed: {summary}")
         self.failures.append(Failure(spec.pathspec, spec.step, exception))
-        pending = len(self.ready) + len(self.delayed) + len(self.executor)
-        if len(self.failures) == 1 and pending:
-            # The run stops going deeper, but the tasks already started or queued (e.g. the rest of a
-            # foreach) finish, so that `resume` reruns only what failed. Ctrl-C stops them at once.
-            tasks = "task" if pending == 1 else "tasks"
-            self.console.error(f"The run will fail; {pending} {tasks} already queued or running finish first so "
-                               f"that resume can reuse them (Ctrl-C to stop now).")
+        if len(self.failures) == 1 and (self.ready or self.delayed or len(self.executor)):
+            # Everything that does not depend on the failed task still runs (the rest of a foreach,
+            # other branches, up to the joins that wait for it), so that `resume` reruns only the
+            # failure and what depends on it. Which tasks those are does not depend on timing.
+            self.console.error("The run will fail; the tasks that do not depend on the failed one go on, so "
+                               "that resume can reuse them (Ctrl-C to stop now).")
 
     def _caught(self, finished: Finished, exception: dict, catch: StepDecorator) -> None:
         """@catch: the task is recorded as caught and the run goes on with its inputs' artifacts."""
@@ -241,8 +239,7 @@ class Scheduler:
         if catch.print_exception:
             message = f"{exception['type']}: {exception['message']}. " + message
         self.console.task_line(spec, "stderr", message)
-        if not self.failures:
-            self._advance(spec, result)
+        self._advance(spec, result)
 
     def _split_problem(self, spec: TaskSpec, result: TaskResult) -> dict | None:
         """A foreach that splits into no branches or more than --max-num-splits fails its task."""
