@@ -9,6 +9,8 @@ from pathlib import Path
 from typing import BinaryIO, Iterable, Protocol
 
 from ..exceptions import ArtifactError, ConfigError
+from .chunks import stored_size
+from .directio import policy_from_env, write_direct
 
 # Blobs at least this big are memory-mapped on read; smaller ones are read into a bytearray, which is
 # cheaper for tiny files and does not hold a file descriptor (CPython's mmap keeps a dup of the fd open).
@@ -29,11 +31,15 @@ class Storage(Protocol):
 
 
 class LocalStorage:
-    """Blobs in a local folder: `<root>/blobs/ab/cdef...`, written to a temp file then renamed."""
+    """Blobs in a local folder: `<root>/blobs/ab/cdef...`, written to a temp file then renamed.
+
+    Large blobs may be written with direct I/O (see `directio`); reads always go through the page cache.
+    """
 
     def __init__(self, root: str | os.PathLike) -> None:
         self.root = Path(root)
         self.blobs = self.root / "blobs"
+        self.direct_io = policy_from_env()
 
     def describe(self) -> str:
         """Where the blobs are, for error messages."""
@@ -53,11 +59,12 @@ class LocalStorage:
         if target.exists():
             return
         target.parent.mkdir(parents=True, exist_ok=True)
+        chunks = list(chunks)
         fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
+        os.close(fd)
         try:
-            with os.fdopen(fd, "wb", buffering=WRITE_BUFFER_BYTES) as out:
-                for chunk in chunks:
-                    out.write(chunk)  # large chunks bypass the buffer: written straight from the caller's memory
+            if not (self.direct_io.applies_to(stored_size(chunks)) and write_direct(tmp, chunks)):
+                _write_buffered(tmp, chunks)
             os.replace(tmp, target)  # atomic: readers see all of the blob or none of it
         except BaseException:
             try:
@@ -81,6 +88,13 @@ class LocalStorage:
                 f"Blob {key} is missing from the datastore at {self.root}. The artifact's bytes were "
                 f"deleted or the datastore root points elsewhere (check ARTIFLOW_DATASTORE_ROOT)."
             ) from None
+
+
+def _write_buffered(path: str, chunks: list[bytes | memoryview]) -> None:
+    """Write through the page cache, over whatever a refused direct write left in the file."""
+    with open(path, "wb", buffering=WRITE_BUFFER_BYTES) as out:
+        for chunk in chunks:
+            out.write(chunk)  # large chunks bypass the buffer: written straight from the caller's memory
 
 
 def _map_private(fileno: int) -> mmap.mmap | None:
