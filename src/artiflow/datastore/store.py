@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Iterable
-
-import xxhash
+from typing import Any
 
 from ..exceptions import ArtifactError, SerializationError
 from .chunks import reported_size
+from .keys import content_key, key_matches
 from .serializers import serializer_for, serializer_named
 from .storage import Storage, open_storage
 
@@ -27,14 +26,6 @@ def type_name(value: Any) -> str:
     """The value's type as users write it: `int`, `numpy.ndarray`."""
     cls = type(value)
     return cls.__qualname__ if cls.__module__ == "builtins" else f"{cls.__module__}.{cls.__qualname__}"
-
-
-def content_key(chunks: Iterable[bytes | memoryview]) -> str:
-    """The blob key: a 128-bit xxh3 hash of the bytes, streamed over the chunks (~10+ GB/s)."""
-    hasher = xxhash.xxh3_128()
-    for chunk in chunks:
-        hasher.update(chunk)
-    return hasher.hexdigest()
 
 
 class ContentStore:
@@ -76,7 +67,7 @@ class ContentStore:
     def get_bytes(self, key: str) -> memoryview:
         """A blob's bytes, verified against its key (one xxh3 pass over the memory map)."""
         data = self.storage.get(key)
-        if content_key([data]) != key:
+        if not key_matches(data, key):
             raise ArtifactError(
                 f"Blob {key} in {self.storage.describe()} is corrupt: its content no longer matches its "
                 f"hash. It was changed on disk after it was written."
