@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-import json
 import os
-import re
-from typing import Any
 
 from .exceptions import ParameterError
+
+# The launcher imports this module (as metaflow.parameters) before every flow file, so it stays light:
+# typing for type checkers only, json and re where they are used.
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing
+if TYPE_CHECKING:
+    from typing import Any
 
 
 class JSONType:
@@ -19,6 +22,8 @@ class JSONType:
     def parse(text: Any, param_name: str) -> Any:
         if not isinstance(text, str):
             return text
+        import json
+
         try:
             return json.loads(text)
         except json.JSONDecodeError as exc:
@@ -132,15 +137,17 @@ class IncludeFile(Parameter):
             ) from None
 
 
-PARAMETER_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_-]*$")
+PARAMETER_NAME = r"^[A-Za-z][A-Za-z0-9_-]*$"
 
 
 def check_parameters(flow_cls: type, step_names: set[str], reserved: set[str]) -> None:
     """Each Parameter must have a usable option name and not hide a step or a FlowSpec attribute."""
+    import re
+
     seen: dict[str, str] = {}
     for attr, param in flow_parameters(flow_cls).items():
         where = f"Parameter '{param.name}' (self.{attr}) of {flow_cls.__name__}"
-        if not PARAMETER_NAME.match(param.name):
+        if not re.match(PARAMETER_NAME, param.name):
             raise ParameterError(f"{where}: the name must start with a letter and hold only letters, digits, "
                                  f"'-' and '_', as it becomes the option --{param.name}.")
         if attr in step_names or attr in reserved:

@@ -3,14 +3,24 @@
 Objects are snapshots: a Run reads its row and task list once; create a new object to see progress.
 """
 
-from .context import default_metadata, default_namespace, get_metadata, get_namespace, metadata, namespace
-from .data import ArtifactNotFound, DataArtifact, TaskData
-from .flow import Flow, Metaflow, Run
-from .pathspec import InvalidPathspec, from_pathspec
-from .task import Attempt, Step, Task, TaskException
+from .._lazy import lazy_exports
 
 __all__ = [
     "ArtifactNotFound", "Attempt", "DataArtifact", "Flow", "InvalidPathspec", "Metaflow", "Run", "Step", "Task",
     "TaskData", "TaskException", "default_metadata", "default_namespace", "from_pathspec", "get_metadata",
     "get_namespace", "metadata", "namespace",
 ]
+
+# Imported on first use, so that `metaflow.client` can be aliased to this package at no cost.
+__getattr__, __dir__ = lazy_exports(
+    __name__,
+    {
+        ".context": ("default_metadata", "default_namespace", "get_metadata", "get_namespace", "metadata", "namespace"),
+        ".data": ("ArtifactNotFound", "DataArtifact", "TaskData"),
+        ".flow": ("Flow", "Metaflow", "Run"),
+        ".pathspec": ("InvalidPathspec", "from_pathspec"),
+        ".task": ("Attempt", "Step", "Task", "TaskException"),
+    },
+    submodules=("base", "context", "data", "flow", "pathspec", "task"),
+)
+del lazy_exports
