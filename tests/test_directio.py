@@ -139,3 +139,19 @@ def test_a_flow_passes_a_direct_written_array_between_steps_and_to_the_client(af
     arr = run["start"].task.data.arr
     assert arr.shape == (24 * MB // 8,) and float(arr.sum()) == 24 * MB // 8
     assert run["end"].task.data.total == 24 * MB // 8
+
+
+def test_a_failing_direct_write_raises_and_leaves_no_temp_file(direct_store, monkeypatch):
+    calls = []
+    real_write = os.write
+
+    def write_then_fill_the_disk(fd, data):
+        calls.append(len(data))
+        if len(calls) == 2:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_write(fd, data)
+
+    monkeypatch.setattr(directio.os, "write", write_then_fill_the_disk)
+    with pytest.raises(OSError, match="No space left"):
+        direct_store.save("big", np.ones(3 * BOUNCE_BYTES // 8))
+    assert [p for p in direct_store.storage.blobs.rglob("*") if p.is_file()] == []

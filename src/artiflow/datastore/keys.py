@@ -10,24 +10,24 @@ split its output into chunks.
 from __future__ import annotations
 
 import os
-from typing import Iterable, Iterator
+from typing import Iterable
 
 import xxhash
+
+from .chunks import Chunk, byte_view, fixed_pieces
 
 TREE_MIN_BYTES = 32 << 20
 PIECE_BYTES = 16 << 20
 MAX_THREADS = 4
 
-Chunk = bytes | bytearray | memoryview
-
 
 def content_key(chunks: Iterable[Chunk]) -> str:
     """The blob key of these bytes, taken together in order."""
-    views = [_byte_view(chunk) for chunk in chunks]
+    views = [byte_view(chunk) for chunk in chunks]
     size = sum(view.nbytes for view in views)
     if size < TREE_MIN_BYTES:
         return flat_key(views)
-    digests = _piece_digests(list(_pieces(views, PIECE_BYTES)))
+    digests = _piece_digests(list(fixed_pieces(views, PIECE_BYTES)))
     return xxhash.xxh3_128(b"".join(digests) + size.to_bytes(8, "little")).hexdigest()
 
 
@@ -44,30 +44,6 @@ def flat_key(chunks: Iterable[Chunk]) -> str:
     for chunk in chunks:
         hasher.update(chunk)
     return hasher.hexdigest()
-
-
-def _byte_view(chunk: Chunk) -> memoryview:
-    """A flat view of the chunk's bytes whatever its item format (a float64 array's buffer, say)."""
-    view = memoryview(chunk)
-    return view if view.format == "B" and view.ndim == 1 else view.cast("B")
-
-
-def _pieces(views: list[memoryview], size: int) -> Iterator[list[memoryview]]:
-    """Cut the concatenated views into pieces of `size` bytes (the last may be shorter), without copying."""
-    piece: list[memoryview] = []
-    room = size
-    for view in views:
-        offset = 0
-        while offset < view.nbytes:
-            n = min(room, view.nbytes - offset)
-            piece.append(view[offset : offset + n])
-            offset += n
-            room -= n
-            if room == 0:
-                yield piece
-                piece, room = [], size
-    if piece:
-        yield piece
 
 
 def _piece_digests(pieces: list[list[memoryview]]) -> list[bytes]:
