@@ -1,49 +1,46 @@
-"""Direct I/O for large blobs: written from the value's memory straight to disk, past the page cache.
+"""Large blobs written at whichever is faster right now: the page cache or the disk itself.
 
-Why: a buffered write first copies a blob into fresh page-cache memory. On virtual machines whose
-balloon driver hands free memory back to the host (virtio "free page reporting": Firecracker and
-many cloud VMs), every fresh page costs a fault on the host, and a 512 MB write runs at ~0.4 GB/s
-where the disk takes 1.7 GB/s. Direct I/O needs no new memory and never evicts the page cache.
-On machines whose memory stays with the guest, the page cache is faster, so `auto` uses direct
-I/O only where the host reclaims free memory.
+A buffered write copies the blob into page-cache memory, which is the fastest way to disk while
+that memory is at hand (3-4 GB/s here). On virtual machines whose balloon driver hands free memory
+back to the host (virtio free page reporting: Firecracker and many cloud VMs), memory freed more
+than ~2 s ago must be faulted back from the host first, and the same write crawls at ~0.4 GB/s
+where the disk takes 1.7 GB/s. So a large blob is written through the page cache piece by piece,
+and once a piece goes slower than MIN_BUFFERED_RATE, the rest goes straight to disk with O_DIRECT
+(no new memory at all). Either way the bytes are the same; only the speed differs.
 
-ARTIFLOW_DIRECT_IO: auto (default) | on | off. ARTIFLOW_DIRECT_IO_MIN_BYTES: smallest blob written
-this way (default 64 MiB).
+ARTIFLOW_DIRECT_IO: auto (default, as above) | on (all direct) | off (all buffered).
+ARTIFLOW_DIRECT_IO_MIN_BYTES: blobs smaller than this (default 64 MiB) are simply written buffered.
 """
 
 from __future__ import annotations
 
 import errno
-import functools
-import glob
 import mmap
 import os
+import time
 from dataclasses import dataclass
 from typing import Iterable
 
 from ..exceptions import ConfigError
-from .chunks import byte_view, fixed_pieces
+from .chunks import Chunk, byte_view, fixed_pieces
 
 ALIGN = 4096  # O_DIRECT needs buffer, size and offset aligned to the device block; 4 KiB covers them all
-BOUNCE_BYTES = 8 << 20  # values are copied through this aligned buffer: their own memory is rarely aligned
+PIECE_BYTES = 8 << 20  # unit of the speed check, and size of the aligned bounce buffer for direct writes
+MIN_BUFFERED_RATE = 1 << 30  # bytes/s: a buffered piece slower than this switches the rest to direct I/O
 DEFAULT_MIN_BYTES = 64 << 20
-_REPORTING_BIT = 5  # VIRTIO_BALLOON_F_REPORTING in the device's feature bit string
-_BALLOON_FEATURES = "/sys/bus/virtio/drivers/virtio_balloon/virtio*/features"
 _MODES = ("auto", "on", "off")
 
 
 @dataclass(frozen=True)
 class DirectIOPolicy:
-    """Which blobs are written with direct I/O: those of at least `min_bytes`, if the mode says so."""
+    """How blobs of at least `min_bytes` are written: `mode` is auto, on or off."""
 
     mode: str
     min_bytes: int
 
     def applies_to(self, size: int) -> bool:
-        """Whether a blob of this size goes past the page cache (`auto` asks the machine once)."""
-        if size < self.min_bytes or self.mode == "off":
-            return False
-        return self.mode == "on" or host_reclaims_free_memory()
+        """Whether a blob of this size may go (partly) past the page cache."""
+        return self.mode != "off" and size >= self.min_bytes
 
 
 def policy_from_env() -> DirectIOPolicy:
@@ -63,67 +60,96 @@ def policy_from_env() -> DirectIOPolicy:
     return DirectIOPolicy(mode, min_bytes)
 
 
-@functools.cache
-def host_reclaims_free_memory() -> bool:
-    """Whether a virtio balloon with free page reporting is active (fresh memory is slow to touch)."""
-    for path in glob.glob(_BALLOON_FEATURES):
-        try:
-            with open(path) as f:
-                bits = f.read().strip()
-        except OSError:
-            continue
-        if len(bits) > _REPORTING_BIT and bits[_REPORTING_BIT] == "1":
-            return True
-    return False
-
-
-def write_direct(path: str, chunks: Iterable[bytes | memoryview]) -> bool:
-    """Write the chunks over the file at `path` with O_DIRECT; False if its filesystem refuses direct I/O.
-
-    On False the file may hold part of the blob, and the caller writes it again the ordinary way.
-    """
+def write_large(path: str, chunks: Iterable[Chunk], mode: str) -> int:
+    """Write the chunks over the file at `path`; returns how many of the bytes went past the page cache."""
+    views = [byte_view(chunk) for chunk in chunks]
+    fd = os.open(path, os.O_WRONLY | os.O_TRUNC)
+    writer = _PieceWriter(path, fd, direct=mode == "on", may_switch=mode == "auto")
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_TRUNC | os.O_DIRECT)
-    except OSError as exc:
-        if exc.errno == errno.EINVAL:  # tmpfs and some network filesystems have no direct I/O
-            return False
-        raise
-    try:
-        size = _write_through_bounce(fd, [byte_view(chunk) for chunk in chunks])
-        os.ftruncate(fd, size)  # the last block was written padded to ALIGN
-        return True
-    except OSError as exc:
-        if exc.errno != errno.EINVAL:
-            raise
-        return False
+        for piece in fixed_pieces(views, PIECE_BYTES):
+            writer.write(piece)
+        if writer.direct_bytes:
+            os.ftruncate(fd, writer.offset)  # a direct last piece was written padded to ALIGN
+        return writer.direct_bytes
     finally:
+        writer.close()
         os.close(fd)
 
 
-def _write_through_bounce(fd: int, views: list[memoryview]) -> int:
-    """Copy the bytes piece by piece into an aligned buffer and write it; returns the unpadded size.
+class _PieceWriter:
+    """Writes consecutive pieces buffered until one is slow, then with O_DIRECT from that offset on."""
 
-    (A second buffer filled on another thread while this one is written measured no faster: the
-    disk, not the copy, sets the pace.)
-    """
-    bounce = mmap.mmap(-1, BOUNCE_BYTES)  # anonymous maps are page-aligned
-    total = 0
-    with memoryview(bounce) as buf:
-        for piece in fixed_pieces(views, BOUNCE_BYTES):
+    def __init__(self, path: str, fd: int, direct: bool, may_switch: bool) -> None:
+        self.path = path
+        self.fd = fd
+        self.offset = 0
+        self.direct_bytes = 0
+        self.direct_fd: int | None = None
+        self.bounce: mmap.mmap | None = None
+        self.want_direct = direct
+        self.may_switch = may_switch
+
+    def write(self, piece: list[memoryview]) -> None:
+        size = sum(part.nbytes for part in piece)
+        if self.want_direct and self._open_direct() and self._write_direct(piece, size):
+            self.direct_bytes += size
+        else:
+            started = time.perf_counter()
+            _write_all(self.fd, piece, self.offset)
+            if self.may_switch and size == PIECE_BYTES:
+                self.want_direct = size < MIN_BUFFERED_RATE * (time.perf_counter() - started)
+        self.offset += size
+
+    def close(self) -> None:
+        """Release the direct descriptor and the bounce buffer, if they were made."""
+        if self.direct_fd is not None:
+            os.close(self.direct_fd)
+        if self.bounce is not None:
+            self.bounce.close()
+
+    def _open_direct(self) -> bool:
+        """The O_DIRECT descriptor (opened once); False, and buffered from now on, if the filesystem refuses."""
+        if self.direct_fd is None:
+            try:
+                self.direct_fd = os.open(self.path, os.O_WRONLY | os.O_DIRECT)
+            except OSError as exc:
+                if exc.errno != errno.EINVAL:  # tmpfs on older kernels, some network filesystems
+                    raise
+                self.want_direct = self.may_switch = False
+                return False
+            self.bounce = mmap.mmap(-1, PIECE_BYTES)  # anonymous maps are page-aligned
+        return True
+
+    def _write_direct(self, piece: list[memoryview], size: int) -> bool:
+        """Copy the piece into the aligned buffer (values' own memory rarely is) and write it, padded.
+
+        False, and buffered from now on, if the device wants a coarser alignment than ALIGN.
+        """
+        with memoryview(self.bounce) as buf:
             filled = 0
             for part in piece:
                 buf[filled : filled + part.nbytes] = part
                 filled += part.nbytes
-            padded = -(-filled // ALIGN) * ALIGN  # only the last piece can be short
-            buf[filled:padded] = bytes(padded - filled)
-            _write_all(fd, buf[:padded])
-            total += filled
-    bounce.close()
-    return total
+            padded = -(-size // ALIGN) * ALIGN  # only the last piece can be short; finish() trims it
+            buf[size:padded] = bytes(padded - size)
+            with buf[:padded] as block:
+                try:
+                    _write_all(self.direct_fd, [block], self.offset)
+                except OSError as exc:
+                    if exc.errno != errno.EINVAL:
+                        raise
+                    self.want_direct = self.may_switch = False
+                    return False
+        return True
 
 
-def _write_all(fd: int, data: memoryview) -> None:
-    """os.write until all of `data` is written (direct writes of aligned blocks are rarely short)."""
-    done = 0
-    while done < len(data):
-        done += os.write(fd, data[done:])
+def _write_all(fd: int, parts: list[memoryview], offset: int) -> None:
+    """pwritev until every byte of `parts` is at `offset` and on (short writes are rare but legal)."""
+    while parts:
+        done = os.pwritev(fd, parts, offset)
+        offset += done
+        while parts and done >= parts[0].nbytes:
+            done -= parts[0].nbytes
+            parts = parts[1:]
+        if parts and done:
+            parts = [parts[0][done:], *parts[1:]]

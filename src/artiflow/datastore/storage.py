@@ -10,7 +10,7 @@ from typing import BinaryIO, Iterable, Protocol
 
 from ..exceptions import ArtifactError, ConfigError
 from .chunks import stored_size
-from .directio import policy_from_env, write_direct
+from .directio import policy_from_env, write_large
 
 # Blobs at least this big are memory-mapped on read; smaller ones are read into a bytearray, which is
 # cheaper for tiny files and does not hold a file descriptor (CPython's mmap keeps a dup of the fd open).
@@ -33,7 +33,7 @@ class Storage(Protocol):
 class LocalStorage:
     """Blobs in a local folder: `<root>/blobs/ab/cdef...`, written to a temp file then renamed.
 
-    Large blobs may be written with direct I/O (see `directio`); reads always go through the page cache.
+    Large blobs may be written partly with direct I/O (see `directio`); reads go through the page cache.
     """
 
     def __init__(self, root: str | os.PathLike) -> None:
@@ -63,7 +63,9 @@ class LocalStorage:
         fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
         os.close(fd)
         try:
-            if not (self.direct_io.applies_to(stored_size(chunks)) and write_direct(tmp, chunks)):
+            if self.direct_io.applies_to(stored_size(chunks)):
+                write_large(tmp, chunks, self.direct_io.mode)
+            else:
                 _write_buffered(tmp, chunks)
             os.replace(tmp, target)  # atomic: readers see all of the blob or none of it
         except BaseException:
@@ -91,7 +93,7 @@ class LocalStorage:
 
 
 def _write_buffered(path: str, chunks: list[bytes | memoryview]) -> None:
-    """Write through the page cache, over whatever a refused direct write left in the file."""
+    """Write through the page cache (blobs under ARTIFLOW_DIRECT_IO_MIN_BYTES, or with it off)."""
     with open(path, "wb", buffering=WRITE_BUFFER_BYTES) as out:
         for chunk in chunks:
             out.write(chunk)  # large chunks bypass the buffer: written straight from the caller's memory
