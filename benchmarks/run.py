@@ -88,6 +88,7 @@ def make_cases(quick: bool) -> list[Case]:
 class Framework:
     name: str
     python: str
+    extra_env: dict = field(default_factory=dict)  # --set NAME=VALUE, for measuring a setting
 
     def command(self, case: Case) -> list[str]:
         py = self.python
@@ -127,6 +128,7 @@ class Framework:
             src = os.path.join(REPO, "src")
             env["PYTHONPATH"] = os.pathsep.join(
                 [src] + ([os.environ["PYTHONPATH"]] if os.environ.get("PYTHONPATH") else []))
+        env.update(self.extra_env)
         return env
 
     def version(self) -> str:
@@ -240,6 +242,34 @@ def run_measured(cmd: list[str], cwd: str, env: dict, log_path: str, timeout: fl
     return Measurement(ok, seconds, rss_kb, proc.returncode, inner, error, warning)
 
 
+# --------------------------------------------------------------------------- memory state
+# On VMs whose balloon hands free memory back to the host (virtio free page reporting), memory freed
+# more than ~2 s ago costs ~2 s per GiB to touch again, and recently freed memory costs nothing
+# extra. Left alone, each large-array measurement is warm or cold by the luck of what ran just
+# before it. --memory puts every measurement in the same state.
+SETTLE_SECONDS = 4.0     # > the kernel's 2 s reporting delay: everything freed before is handed back
+WARM_BYTES = 3 << 30     # more than any one case allocates (Metaflow's 512 MB flow: ~1.6 GB + page cache)
+
+
+def parse_settings(items: list[str]) -> dict:
+    """--set NAME=VALUE options as a dict; a malformed one stops the run before anything is measured."""
+    settings = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep or not name:
+            sys.exit(f"--set {item!r}: expected NAME=VALUE, e.g. --set ARTIFLOW_DIRECT_IO=off")
+        settings[name] = value
+    return settings
+
+
+def prepare_memory(mode: str) -> None:
+    """cold: wait until freed memory is handed back; warm: touch and free WARM_BYTES just before."""
+    if mode == "cold":
+        time.sleep(SETTLE_SECONDS)
+    elif mode == "warm":
+        subprocess.run([sys.executable, "-c", f"x = b'\\1' * {WARM_BYTES}"], check=True)
+
+
 # --------------------------------------------------------------------------- harness
 class Harness:
     def __init__(self, frameworks, cases, repeat, repeat_given, timeout, workroot, keep,
@@ -280,6 +310,7 @@ class Harness:
     def _measure(self, fw: Framework, case: Case, workdir: str, label: str) -> Measurement:
         cmd = fw.command(case)
         log = os.path.join(workdir, f"{label.replace(' ', '')}-{case.name}.log")
+        prepare_memory(self.meta["memory"])
         m = run_measured(cmd, workdir, fw.env(workdir, case), log, self.timeout)
         status = "ok" if m.ok else "FAILED"
         inner = f" inner {m.inner_seconds:.3f}s" if m.inner_seconds is not None else ""
@@ -469,6 +500,13 @@ def main(argv=None) -> int:
                     help="smoke test: 64 MiB array, 100 tasks for foreach1000, repeat 1")
     ap.add_argument("--json", default=DEFAULT_JSON, metavar="OUT",
                     help=f"results file (default {os.path.relpath(DEFAULT_JSON)}); '' for none")
+    ap.add_argument("--memory", choices=("as-is", "cold", "warm"), default="cold",
+                    help="memory state before each measurement (see docs/benchmarks.md): cold waits "
+                         f"{SETTLE_SECONDS:g} s so freed memory is handed back to the host, warm touches "
+                         f"{WARM_BYTES >> 30} GiB just before, as-is does neither (default cold)")
+    ap.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
+                    help="an environment variable for artiflow's commands (e.g. ARTIFLOW_DIRECT_IO=off); "
+                         "repeatable")
     ap.add_argument("--timeout", type=float, default=3600, help="seconds per command")
     ap.add_argument("--workdir", help="where run dirs are made (default: a new temp dir)")
     ap.add_argument("--keep", action="store_true", help="keep the run dirs and their logs")
@@ -487,7 +525,7 @@ def main(argv=None) -> int:
         ap.error("--frameworks takes artiflow, metaflow or both")
     frameworks = []
     if "artiflow" in fw_names:
-        frameworks.append(Framework("artiflow", a.artiflow_python))
+        frameworks.append(Framework("artiflow", a.artiflow_python, parse_settings(a.set)))
     if "metaflow" in fw_names:
         mf_py = a.against_metaflow or (MFVENV_PY if os.path.exists(MFVENV_PY) else None)
         if mf_py:
@@ -511,7 +549,8 @@ def main(argv=None) -> int:
     meta = {
         "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "host": platform.node(), "platform": platform.platform(),
-        "cpus": os.cpu_count(), "quick": a.quick, "repeat": repeat,
+        "cpus": os.cpu_count(), "quick": a.quick, "repeat": repeat, "memory": a.memory,
+        "artiflow_settings": a.set,
         "repeat_given": repeat_given, "argv": sys.argv[1:], "artiflow_git": git_rev(),
         "frameworks": {fw.name: {"python": fw.python, "version": fw.version()}
                        for fw in frameworks},
