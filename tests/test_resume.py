@@ -70,6 +70,37 @@ def test_origin_run_id_is_current_origin_run_id(af_home):
     assert run_of("OriginFlow")["end"].task.data.origin == 1
 
 
+def test_reused_tasks_keep_the_logs_of_their_origin_last_attempt(af_home):
+    path = af_home / "logs_flow.py"
+    path.write_text(textwrap.dedent("""
+        import sys
+        from artiflow import FlowSpec, current, retry, step
+
+        class LogsFlow(FlowSpec):
+            @retry(times=1, minutes_between_retries=0)
+            @step
+            def start(self):
+                print(f"start says hello on attempt {current.retry_count}")
+                print("start warns", file=sys.stderr)
+                if current.retry_count == 0:
+                    raise RuntimeError("first attempt fails")
+                self.next(self.end)
+
+            @step
+            def end(self):
+                print("end ran")
+
+        if __name__ == "__main__":
+            LogsFlow()
+    """))
+    ok(run_flow(path, "run"))
+    ok(run_flow(path, "resume", "end"))
+    reused = run_of("LogsFlow")["start"].task
+    assert reused.origin_pathspec == "LogsFlow/1/start/1"
+    assert reused.stdout == "start says hello on attempt 1\n"
+    assert reused.stderr == "start warns\n"
+
+
 def test_partial_foreach_of_1000_reruns_only_the_3_failures(af_home):
     args = ("--n", "1000", "--max-num-splits", "1000")
     failed = run_flow(FLOW, "--quiet", "run", *args, env={"MODE": "raise", "FAIL_AT": "5,500,999"}, timeout=300)

@@ -201,17 +201,17 @@ class SQLiteMetadata:
 
     def clone_task(self, flow: str, run_id: int, step: str, task_id: int, foreach_stack: list, parents: list[str],
                    origin: dict[str, Any], artifacts: dict[str, ArtifactRef]) -> None:
-        """Record a task reused from an earlier run (resume): same artifacts and logs, by reference."""
+        """Record a task reused from an earlier run (resume): same artifacts and logs (`origin["logs"]`), by reference."""
         now = time.time()
         origin_path = origin["origin"] or f"{origin['flow']}/{origin['run_id']}/{origin['step']}/{origin['task_id']}"
-        last = self.attempts(origin["flow"], origin["run_id"], origin["step"], origin["task_id"])[-1]
+        stdout_key, stderr_key = origin["logs"]
         where = (flow, run_id, step, task_id)
         statements = [
             (f"INSERT OR REPLACE INTO tasks ({TASK_COLUMNS}) VALUES (?, ?, ?, ?, 'succeeded', 0, ?, ?, ?, ?, ?, ?)",
              (*where, now, now, json.dumps(foreach_stack), json.dumps(parents), origin_path,
               json.dumps(origin["transition"]) if origin["transition"] else None)),
             ("INSERT OR REPLACE INTO attempts VALUES (?, ?, ?, ?, 0, 'succeeded', ?, ?, ?, ?, NULL)",
-             (*where, now, now, last["stdout_key"], last["stderr_key"])),
+             (*where, now, now, stdout_key, stderr_key)),
         ]
         for name, ref in artifacts.items():
             statements.append(("INSERT OR REPLACE INTO artifacts VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -280,6 +280,12 @@ class SQLiteMetadata:
                            "WHERE flow = ? AND run_id = ? AND step = ? AND task_id = ? ORDER BY name",
                            (flow, run_id, step, task_id))
         return {r["name"]: ArtifactRef(r["key"], r["serializer"], r["type"], r["size"]) for r in rows}
+
+    def last_logs_of_run(self, flow: str, run_id: int) -> dict[tuple[str, int], tuple[str | None, str | None]]:
+        """The stdout and stderr keys of every task's last attempt in a run, in one query, by (step, task_id)."""
+        rows = self._query("SELECT step, task_id, stdout_key, stderr_key FROM attempts "
+                           "WHERE flow = ? AND run_id = ? ORDER BY attempt", (flow, run_id))
+        return {(r["step"], r["task_id"]): (r["stdout_key"], r["stderr_key"]) for r in rows}
 
     def artifacts_of_run(self, flow: str, run_id: int) -> dict[tuple[str, int], dict[str, ArtifactRef]]:
         """Every artifact of a run in one query, by (step, task_id)."""

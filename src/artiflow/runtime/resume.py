@@ -57,6 +57,9 @@ class ResumePlan:
             order = [n.name for n in graph]
             self.resume_point = min(failed, key=order.index) if failed else None
         artifacts = metadata.artifacts_of_run(flow, run_id)
+        logs = metadata.last_logs_of_run(flow, run_id)
+        for task in tasks:
+            task["logs"] = logs.get((task["step"], task["task_id"]), (None, None))
         self.reusable = {
             _place(t["step"], [f["index"] for f in t["foreach_stack"]]): (t, artifacts.get((t["step"], t["task_id"]), {}))
             for t in tasks if t["status"] == "succeeded" and t["transition"] is not None
