@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import signal
+import sys
 import time
 from collections import deque
 from dataclasses import dataclass, field
@@ -24,6 +25,7 @@ from .console import Console
 from .local import STOP_SIGNALS, Finished, LocalExecutor
 from .resume import ResumePlan, origin_pathspec
 from .spec import InputSpec, TaskResult, TaskSpec
+from .rng import TaskRandomness
 from .task import run_task
 
 
@@ -73,6 +75,7 @@ class Scheduler:
         self.task_count = 0
         self.reused_count = 0
         self.executor = LocalExecutor(self._work, console.task_line)
+        self.randomness = TaskRandomness.for_flow_file(getattr(sys.modules.get(flow_cls.__module__), "__file__", None))
         self.stop_requested: str | None = None  # set by a signal handler; the loop stops cleanly
 
     def _request_stop(self, signum: int, frame: Any) -> None:
@@ -84,6 +87,7 @@ class Scheduler:
         return self.graph.name
 
     def _work(self, spec: TaskSpec) -> TaskResult:
+        self.randomness.apply()
         return run_task(self.flow_cls, self.graph, spec, self.store)
 
     # -- the loop ----------------------------------------------------------------------------------
