@@ -500,10 +500,11 @@ def main(argv=None) -> int:
                     help="smoke test: 64 MiB array, 100 tasks for foreach1000, repeat 1")
     ap.add_argument("--json", default=DEFAULT_JSON, metavar="OUT",
                     help=f"results file (default {os.path.relpath(DEFAULT_JSON)}); '' for none")
-    ap.add_argument("--memory", choices=("as-is", "cold", "warm"), default="cold",
+    ap.add_argument("--memory", choices=("as-is", "cold", "warm"), default=None,
                     help="memory state before each measurement (see docs/benchmarks.md): cold waits "
                          f"{SETTLE_SECONDS:g} s so freed memory is handed back to the host, warm touches "
-                         f"{WARM_BYTES >> 30} GiB just before, as-is does neither (default cold)")
+                         f"{WARM_BYTES >> 30} GiB just before, as-is does neither (default cold; "
+                         "with --quick, as-is)")
     ap.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
                     help="an environment variable for artiflow's commands (e.g. ARTIFLOW_DIRECT_IO=off); "
                          "repeatable")
@@ -549,7 +550,8 @@ def main(argv=None) -> int:
     meta = {
         "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "host": platform.node(), "platform": platform.platform(),
-        "cpus": os.cpu_count(), "quick": a.quick, "repeat": repeat, "memory": a.memory,
+        "cpus": os.cpu_count(), "quick": a.quick, "repeat": repeat,
+        "memory": a.memory or ("as-is" if a.quick else "cold"),
         "artiflow_settings": a.set,
         "repeat_given": repeat_given, "argv": sys.argv[1:], "artiflow_git": git_rev(),
         "frameworks": {fw.name: {"python": fw.python, "version": fw.version()}
