@@ -80,6 +80,8 @@ def make_cases(quick: bool) -> list[Case]:
              needs="bigarray"),
         Case("baseline", "script", f"no framework: np.ones({mb} MiB) -> np.save -> np.load -> sum",
              params=["--mb", str(mb)]),
+        Case("floor", "script", f"no framework, nothing stored: np.ones({mb} MiB) -> sum",
+             params=["--mb", str(mb), "--no-io"]),
     ]
 
 
