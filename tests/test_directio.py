@@ -94,6 +94,41 @@ def test_auto_goes_direct_after_the_first_slow_buffered_piece(tmp_path, monkeypa
     assert path.read_bytes() == b"head" + data.tobytes()
 
 
+@pytest.mark.parametrize("mode", ["on", "auto", "off"])
+def test_a_piece_made_of_thousands_of_small_chunks_is_written_whole(tmp_path, mode):
+    chunks = [bytes([i % 256]) * 1000 for i in range(5000)]  # more parts per piece than one pwritev takes
+    path = tmp_path / "blob"
+    path.touch()
+    write_large(str(path), chunks, mode)
+    assert path.read_bytes() == b"".join(chunks)
+
+
+def test_a_value_with_thousands_of_out_of_band_buffers_round_trips(direct_store):
+    arrays = [np.full(128, i, dtype=np.float64) for i in range(3000)]  # 1 KiB each: each one out of band
+    loaded = direct_store.load(direct_store.save("many", arrays))
+    assert len(loaded) == 3000 and all(np.array_equal(a, b) for a, b in zip(loaded, arrays))
+
+
+def test_short_writes_are_continued_where_they_stopped(tmp_path, monkeypatch):
+    real_pwritev = os.pwritev
+
+    def at_most_1000_bytes(fd, parts, offset):
+        budget, taken = 1000, []
+        for part in parts:
+            if budget <= 0:
+                break
+            taken.append(part[:budget])
+            budget -= min(budget, part.nbytes)
+        return real_pwritev(fd, taken, offset)
+
+    monkeypatch.setattr(directio.os, "pwritev", at_most_1000_bytes)
+    chunks = [bytes([i % 256]) * (300 + i) for i in range(200)]
+    path = tmp_path / "blob"
+    path.touch()
+    write_large(str(path), chunks, "off")
+    assert path.read_bytes() == b"".join(chunks)
+
+
 def test_large_writes_take_typed_memoryviews_without_a_copy_by_the_caller(tmp_path):
     values = np.arange(3 * MB + 17, dtype=np.float64)
     path = tmp_path / "blob"

@@ -28,6 +28,7 @@ ALIGN = 4096  # O_DIRECT needs buffer, size and offset aligned to the device blo
 PIECE_BYTES = 8 << 20  # unit of the speed check, and size of the aligned bounce buffer for direct writes
 MIN_BUFFERED_RATE = 1 << 30  # bytes/s: a buffered piece slower than this switches the rest to direct I/O
 DEFAULT_MIN_BYTES = 64 << 20
+IOV_MAX = os.sysconf("SC_IOV_MAX") if "SC_IOV_MAX" in os.sysconf_names else 1024
 _MODES = ("auto", "on", "off")
 
 
@@ -130,7 +131,7 @@ class _PieceWriter:
             for part in piece:
                 buf[filled : filled + part.nbytes] = part
                 filled += part.nbytes
-            padded = -(-size // ALIGN) * ALIGN  # only the last piece can be short; finish() trims it
+            padded = -(-size // ALIGN) * ALIGN  # only the last piece can be short; write_large trims it
             buf[size:padded] = bytes(padded - size)
             with buf[:padded] as block:
                 try:
@@ -144,12 +145,17 @@ class _PieceWriter:
 
 
 def _write_all(fd: int, parts: list[memoryview], offset: int) -> None:
-    """pwritev until every byte of `parts` is at `offset` and on (short writes are rare but legal)."""
-    while parts:
-        done = os.pwritev(fd, parts, offset)
+    """pwritev until every byte of `parts` is at `offset` and on (short writes are rare but legal).
+
+    At most IOV_MAX parts go to one call: a piece can hold thousands of small out-of-band buffers.
+    """
+    parts = list(parts)
+    first = 0
+    while first < len(parts):
+        done = os.pwritev(fd, parts[first : first + IOV_MAX], offset)
         offset += done
-        while parts and done >= parts[0].nbytes:
-            done -= parts[0].nbytes
-            parts = parts[1:]
-        if parts and done:
-            parts = [parts[0][done:], *parts[1:]]
+        while first < len(parts) and done >= parts[first].nbytes:
+            done -= parts[first].nbytes
+            first += 1
+        if done:
+            parts[first] = parts[first][done:]
