@@ -64,49 +64,44 @@ def test_large_writes_are_exact_at_unaligned_sizes_and_across_pieces(tmp_path, s
         assert direct == (sum(sizes) if mode == "on" else 0)
 
 
-def slow_page_cache_from(monkeypatch, first_slow_piece: int) -> None:
-    """Buffered pieces before `first_slow_piece` take 1 us, later ones 1 s (as when fresh memory runs out)."""
-    calls = iter(range(10_000))
+GB = 1e9
 
-    def clock() -> float:
-        call = next(calls)  # two per buffered piece: before and after its write
-        if call % 2 == 0:
-            return 0.0
-        return 1.0 if call // 2 >= first_slow_piece else 1e-6
 
-    monkeypatch.setattr(directio.time, "perf_counter", clock)
+def simulate_speeds(monkeypatch, page_cache_rate, disk_rate: float) -> None:
+    """A virtual clock: buffered piece i takes its size / page_cache_rate(i) seconds, a direct one size / disk_rate."""
+    now = [0.0]
+    buffered_pieces = [0]
+    real_write_all = directio._write_all
+
+    def timed_write_all(fd, parts, offset):
+        real_write_all(fd, parts, offset)
+        size = sum(part.nbytes for part in parts)
+        if fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_DIRECT:
+            now[0] += size / disk_rate
+        else:
+            now[0] += size / page_cache_rate(buffered_pieces[0])
+            buffered_pieces[0] += 1
+
+    monkeypatch.setattr(directio, "_write_all", timed_write_all)
+    monkeypatch.setattr(directio.time, "perf_counter", lambda: now[0])
 
 
 TOTAL = 4 + 4 * PIECE_BYTES + 100  # "head" + 4 full pieces + a short fifth
 
 
-@pytest.mark.parametrize("first_slow, direct_bytes", [
-    (0, TOTAL - PIECE_BYTES),        # the first piece is slow: everything after it goes direct
-    (2, TOTAL - 3 * PIECE_BYTES),
-    (99, 0),                         # the page cache keeps up: all buffered
-])
-def test_auto_goes_direct_after_the_first_slow_buffered_piece(tmp_path, monkeypatch, first_slow, direct_bytes):
-    slow_page_cache_from(monkeypatch, first_slow)
+@pytest.mark.parametrize("page_cache_rate, disk_rate, direct_bytes", [
+    (lambda i: 3 * GB, 1.7 * GB, 0),                                        # memory at hand: all buffered
+    (lambda i: 0.4 * GB, 1.7 * GB, TOTAL - PIECE_BYTES),                    # slow from the start: the rest direct
+    (lambda i: 3 * GB if i < 2 else 0.4 * GB, 1.7 * GB, TOTAL - 3 * PIECE_BYTES),  # slow after 2 pieces
+    (lambda i: 0.4 * GB, 0.25 * GB, PIECE_BYTES),                           # the disk is slower still: back
+], ids=["fast-cache", "slow-cache", "cache-slows-down", "slower-disk"])
+def test_auto_writes_each_piece_the_faster_way(tmp_path, monkeypatch, page_cache_rate, disk_rate, direct_bytes):
+    simulate_speeds(monkeypatch, page_cache_rate, disk_rate)
     data = np.random.default_rng(5).integers(0, 256, TOTAL - 4, dtype=np.uint8)
     path = tmp_path / "blob"
     path.touch()
     assert write_large(str(path), [b"head", memoryview(data)], "auto") == direct_bytes
     assert path.read_bytes() == b"head" + data.tobytes()
-
-
-@pytest.mark.parametrize("mode", ["on", "auto", "off"])
-def test_a_piece_made_of_thousands_of_small_chunks_is_written_whole(tmp_path, mode):
-    chunks = [bytes([i % 256]) * 1000 for i in range(5000)]  # more parts per piece than one pwritev takes
-    path = tmp_path / "blob"
-    path.touch()
-    write_large(str(path), chunks, mode)
-    assert path.read_bytes() == b"".join(chunks)
-
-
-def test_a_value_with_thousands_of_out_of_band_buffers_round_trips(direct_store):
-    arrays = [np.full(128, i, dtype=np.float64) for i in range(3000)]  # 1 KiB each: each one out of band
-    loaded = direct_store.load(direct_store.save("many", arrays))
-    assert len(loaded) == 3000 and all(np.array_equal(a, b) for a, b in zip(loaded, arrays))
 
 
 def test_short_writes_are_continued_where_they_stopped(tmp_path, monkeypatch):

@@ -6,7 +6,9 @@ back to the host (virtio free page reporting: Firecracker and many cloud VMs), m
 than ~2 s ago must be faulted back from the host first, and the same write crawls at ~0.4 GB/s
 where the disk takes 1.7 GB/s. So a large blob is written through the page cache piece by piece,
 and once a piece goes slower than MIN_BUFFERED_RATE, the rest goes straight to disk with O_DIRECT
-(no new memory at all). Either way the bytes are the same; only the speed differs.
+(no new memory at all), unless the first direct piece turns out slower still (a network disk at
+0.25 GB/s, say): then back to the page cache for good. Either way the bytes are the same; only
+the speed differs.
 
 ARTIFLOW_DIRECT_IO: auto (default, as above) | on (all direct) | off (all buffered).
 ARTIFLOW_DIRECT_IO_MIN_BYTES: blobs smaller than this (default 64 MiB) are simply written buffered.
@@ -88,17 +90,23 @@ class _PieceWriter:
         self.direct_fd: int | None = None
         self.bounce: mmap.mmap | None = None
         self.want_direct = direct
-        self.may_switch = may_switch
+        self.may_switch = may_switch  # auto: still deciding between the page cache and direct I/O
+        self.slow_buffered_rate = 0.0  # bytes/s of the buffered piece that was too slow
 
     def write(self, piece: list[memoryview]) -> None:
         size = sum(part.nbytes for part in piece)
-        if self.want_direct and self._open_direct() and self._write_direct(piece, size):
+        seconds = self._write_direct(piece, size) if self.want_direct and self._open_direct() else None
+        if seconds is not None:
             self.direct_bytes += size
+            if self.may_switch:  # the first direct piece after a slow buffered one: keep the faster way
+                self.want_direct = size >= self.slow_buffered_rate * seconds
+                self.may_switch = False
         else:
             started = time.perf_counter()
             _write_all(self.fd, piece, self.offset)
             if self.may_switch and size == PIECE_BYTES:
-                self.want_direct = size < MIN_BUFFERED_RATE * (time.perf_counter() - started)
+                self.slow_buffered_rate = size / max(time.perf_counter() - started, 1e-9)
+                self.want_direct = self.slow_buffered_rate < MIN_BUFFERED_RATE
         self.offset += size
 
     def close(self) -> None:
@@ -121,10 +129,11 @@ class _PieceWriter:
             self.bounce = mmap.mmap(-1, PIECE_BYTES)  # anonymous maps are page-aligned
         return True
 
-    def _write_direct(self, piece: list[memoryview], size: int) -> bool:
+    def _write_direct(self, piece: list[memoryview], size: int) -> float | None:
         """Copy the piece into the aligned buffer (values' own memory rarely is) and write it, padded.
 
-        False, and buffered from now on, if the device wants a coarser alignment than ALIGN.
+        Returns the seconds the write itself took (not the copy: the buffer's first fill may fault in
+        fresh memory once); None, and buffered from now on, if the device wants a coarser alignment.
         """
         with memoryview(self.bounce) as buf:
             filled = 0
@@ -134,14 +143,15 @@ class _PieceWriter:
             padded = -(-size // ALIGN) * ALIGN  # only the last piece can be short; write_large trims it
             buf[size:padded] = bytes(padded - size)
             with buf[:padded] as block:
+                started = time.perf_counter()
                 try:
                     _write_all(self.direct_fd, [block], self.offset)
                 except OSError as exc:
                     if exc.errno != errno.EINVAL:
                         raise
                     self.want_direct = self.may_switch = False
-                    return False
-        return True
+                    return None
+                return time.perf_counter() - started
 
 
 def _write_all(fd: int, parts: list[memoryview], offset: int) -> None:
