@@ -67,7 +67,7 @@ def test_origin_run_id_is_current_origin_run_id(af_home):
     """))
     assert run_flow(path, "run", env={"FAIL": "1"}).returncode == 1
     ok(run_flow(path, "resume", "--origin-run-id", "1"))
-    assert run_of("OriginFlow")["end"].task.data.origin == 1
+    assert run_of("OriginFlow")["end"].task.data.origin == "1"  # a string, like run_id (as in Metaflow)
 
 
 def test_reused_tasks_keep_the_logs_of_their_origin_last_attempt(af_home):

@@ -45,7 +45,8 @@ def _set_current(flow_cls: type, spec: TaskSpec) -> None:
     current._set(**project,
         flow_name=spec.flow_name, run_id=str(spec.run_id), step_name=spec.step, task_id=str(spec.task_id),
         pathspec=spec.pathspec, retry_count=spec.attempt, username=spec.user, namespace=f"user:{spec.user}",
-        tags=list(spec.tags), parameter_names=sorted(spec.params), origin_run_id=spec.origin_run_id,
+        tags=list(spec.tags), parameter_names=sorted(spec.params),
+        origin_run_id=None if spec.origin_run_id is None else str(spec.origin_run_id),
     )
 
 
