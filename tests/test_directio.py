@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from artiflow.datastore import directio, open_store
-from artiflow.datastore.directio import PIECE_BYTES, DirectIOPolicy, policy_from_env, write_large
+from artiflow.datastore.directio import PIECE_BYTES, policy_from_env, write_blob
 from artiflow.exceptions import ConfigError
 
 from conftest import REPO, ok, run_flow
@@ -24,6 +24,15 @@ def direct_store(tmp_path, monkeypatch):
     monkeypatch.setenv("ARTIFLOW_DIRECT_IO", "on")
     monkeypatch.setenv("ARTIFLOW_DIRECT_IO_MIN_BYTES", "1")
     return open_store(str(tmp_path / "data"))
+
+
+def write_to(path: str, chunks, mode: str) -> int:
+    """write_blob into a new file at `path`, as the storage does."""
+    fd = os.open(path, os.O_WRONLY | os.O_TRUNC)
+    try:
+        return write_blob(fd, path, chunks, mode)
+    finally:
+        os.close(fd)
 
 
 def count_direct_opens(monkeypatch, refuse: bool = False) -> list[str]:
@@ -58,7 +67,7 @@ def test_large_writes_are_exact_at_unaligned_sizes_and_across_pieces(tmp_path, s
     chunks = [rng.integers(0, 256, n, dtype=np.uint8).tobytes() for n in sizes]
     path = tmp_path / "blob"
     path.touch()
-    direct = write_large(str(path), chunks, mode)
+    direct = write_to(str(path), chunks, mode)
     assert path.read_bytes() == b"".join(chunks)
     if mode != "auto":  # auto depends on how fast this machine's page cache is
         assert direct == (sum(sizes) if mode == "on" else 0)
@@ -100,7 +109,7 @@ def test_auto_writes_each_piece_the_faster_way(tmp_path, monkeypatch, page_cache
     data = np.random.default_rng(5).integers(0, 256, TOTAL - 4, dtype=np.uint8)
     path = tmp_path / "blob"
     path.touch()
-    assert write_large(str(path), [b"head", memoryview(data)], "auto") == direct_bytes
+    assert write_to(str(path), [b"head", memoryview(data)], "auto") == direct_bytes
     assert path.read_bytes() == b"head" + data.tobytes()
 
 
@@ -120,7 +129,7 @@ def test_short_writes_are_continued_where_they_stopped(tmp_path, monkeypatch):
     chunks = [bytes([i % 256]) * (300 + i) for i in range(200)]
     path = tmp_path / "blob"
     path.touch()
-    write_large(str(path), chunks, "off")
+    write_to(str(path), chunks, "off")
     assert path.read_bytes() == b"".join(chunks)
 
 
@@ -128,7 +137,7 @@ def test_large_writes_take_typed_memoryviews_without_a_copy_by_the_caller(tmp_pa
     values = np.arange(3 * MB + 17, dtype=np.float64)
     path = tmp_path / "blob"
     path.touch()
-    assert write_large(str(path), [b"head", memoryview(values)], "on") == 4 + values.nbytes
+    assert write_to(str(path), [b"head", memoryview(values)], "on") == 4 + values.nbytes
     assert path.read_bytes() == b"head" + values.tobytes()
 
 
@@ -166,7 +175,7 @@ def test_a_device_that_rejects_the_alignment_gets_the_piece_buffered(tmp_path, m
     data = np.random.default_rng(9).integers(0, 256, 2 * PIECE_BYTES + 3, dtype=np.uint8)
     path = tmp_path / "blob"
     path.touch()
-    assert write_large(str(path), [memoryview(data)], "on") == 0
+    assert write_to(str(path), [memoryview(data)], "on") == 0
     assert rejected == [0]  # tried once, then buffered for good
     assert path.read_bytes() == data.tobytes()
 

@@ -11,7 +11,7 @@ and once a piece goes slower than MIN_BUFFERED_RATE, the rest goes straight to d
 the speed differs.
 
 ARTIFLOW_DIRECT_IO: auto (default, as above) | on (all direct) | off (all buffered).
-ARTIFLOW_DIRECT_IO_MIN_BYTES: blobs smaller than this (default 64 MiB) are simply written buffered.
+ARTIFLOW_DIRECT_IO_MIN_BYTES: blobs smaller than this (default 64 MiB) are written buffered.
 """
 
 from __future__ import annotations
@@ -41,9 +41,9 @@ class DirectIOPolicy:
     mode: str
     min_bytes: int
 
-    def applies_to(self, size: int) -> bool:
-        """Whether a blob of this size may go (partly) past the page cache."""
-        return self.mode != "off" and size >= self.min_bytes
+    def mode_for(self, size: int) -> str:
+        """How to write a blob of this size: the policy's mode if it is large enough, else "off"."""
+        return self.mode if size >= self.min_bytes else "off"
 
 
 def policy_from_env() -> DirectIOPolicy:
@@ -63,20 +63,18 @@ def policy_from_env() -> DirectIOPolicy:
     return DirectIOPolicy(mode, min_bytes)
 
 
-def write_large(path: str, chunks: Iterable[Chunk], mode: str) -> int:
-    """Write the chunks over the file at `path`; returns how many of the bytes went past the page cache."""
-    views = [byte_view(chunk) for chunk in chunks]
-    fd = os.open(path, os.O_WRONLY | os.O_TRUNC)
+def write_blob(fd: int, path: str, chunks: Iterable[Chunk], mode: str) -> int:
+    """Write the chunks into the new, empty file `fd` opened at `path` (every blob goes through here;
+    mode "off" is a plain buffered write); returns how many bytes went past the page cache."""
     writer = _PieceWriter(path, fd, direct=mode == "on", may_switch=mode == "auto")
     try:
-        for piece in fixed_pieces(views, PIECE_BYTES):
+        for piece in fixed_pieces([byte_view(chunk) for chunk in chunks], PIECE_BYTES):
             writer.write(piece)
         if writer.direct_bytes:
             os.ftruncate(fd, writer.offset)  # a direct last piece was written padded to ALIGN
         return writer.direct_bytes
     finally:
         writer.close()
-        os.close(fd)
 
 
 class _PieceWriter:
@@ -140,7 +138,7 @@ class _PieceWriter:
             for part in piece:
                 buf[filled : filled + part.nbytes] = part
                 filled += part.nbytes
-            padded = -(-size // ALIGN) * ALIGN  # only the last piece can be short; write_large trims it
+            padded = -(-size // ALIGN) * ALIGN  # only the last piece can be short; write_blob trims it
             buf[size:padded] = bytes(padded - size)
             with buf[:padded] as block:
                 started = time.perf_counter()

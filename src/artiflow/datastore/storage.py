@@ -10,12 +10,11 @@ from typing import BinaryIO, Iterable, Protocol
 
 from ..exceptions import ArtifactError, ConfigError
 from .chunks import stored_size
-from .directio import policy_from_env, write_large
+from .directio import policy_from_env, write_blob
 
 # Blobs at least this big are memory-mapped on read; smaller ones are read into a bytearray, which is
 # cheaper for tiny files and does not hold a file descriptor (CPython's mmap keeps a dup of the fd open).
 MMAP_MIN_BYTES = 1 << 20
-WRITE_BUFFER_BYTES = 1 << 20
 
 
 class Storage(Protocol):
@@ -61,12 +60,11 @@ class LocalStorage:
         target.parent.mkdir(parents=True, exist_ok=True)
         chunks = list(chunks)
         fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
-        os.close(fd)
         try:
-            if self.direct_io.applies_to(stored_size(chunks)):
-                write_large(tmp, chunks, self.direct_io.mode)
-            else:
-                _write_buffered(tmp, chunks)
+            try:
+                write_blob(fd, tmp, chunks, self.direct_io.mode_for(stored_size(chunks)))
+            finally:
+                os.close(fd)
             os.replace(tmp, target)  # atomic: readers see all of the blob or none of it
         except BaseException:
             try:
@@ -90,13 +88,6 @@ class LocalStorage:
                 f"Blob {key} is missing from the datastore at {self.root}. The artifact's bytes were "
                 f"deleted or the datastore root points elsewhere (check ARTIFLOW_DATASTORE_ROOT)."
             ) from None
-
-
-def _write_buffered(path: str, chunks: list[bytes | memoryview]) -> None:
-    """Write through the page cache (blobs under ARTIFLOW_DIRECT_IO_MIN_BYTES, or with it off)."""
-    with open(path, "wb", buffering=WRITE_BUFFER_BYTES) as out:
-        for chunk in chunks:
-            out.write(chunk)  # large chunks bypass the buffer: written straight from the caller's memory
 
 
 def _map_private(fileno: int) -> mmap.mmap | None:

@@ -24,8 +24,8 @@ from ..metadata.sqlite import HEARTBEAT_SECONDS
 from .console import Console
 from .local import STOP_SIGNALS, Finished, LocalExecutor
 from .resume import ResumePlan, origin_pathspec
-from .spec import InputSpec, TaskResult, TaskSpec
 from .rng import TaskRandomness
+from .spec import InputSpec, TaskResult, TaskSpec
 from .task import run_task
 
 
@@ -75,7 +75,8 @@ class Scheduler:
         self.task_count = 0
         self.reused_count = 0
         self.executor = LocalExecutor(self._work, console.task_line)
-        self.randomness = TaskRandomness.for_flow_file(getattr(sys.modules.get(flow_cls.__module__), "__file__", None))
+        flow_file = getattr(sys.modules.get(flow_cls.__module__), "__file__", None)
+        self.randomness = TaskRandomness.for_flow_file(flow_file)  # each task's random state, as in a new process
         self.stop_requested: str | None = None  # set by a signal handler; the loop stops cleanly
 
     def _request_stop(self, signum: int, frame: Any) -> None:
