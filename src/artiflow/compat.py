@@ -1,25 +1,71 @@
-"""Make `import metaflow` resolve to artiflow, for running flows written for Metaflow unchanged."""
+"""Make `import metaflow` (and the `metaflow.*` modules flows import) resolve to artiflow.
+
+The launcher (`artiflow flow.py ...`, `python -m artiflow flow.py ...`) installs the alias, so flows
+written for Metaflow run unchanged. Each Metaflow module path maps to the artiflow module that
+provides its names; a path is imported only when a flow imports it.
+"""
 
 from __future__ import annotations
 
+import importlib
+import importlib.abc
+import importlib.util
 import sys
-import types
+
+# Metaflow module path -> the artiflow module that stands for it. Packages of Metaflow whose
+# submodules flows import by name (metaflow.plugins.*) are listed one by one.
+MODULES = {
+    "metaflow": "artiflow",
+    "metaflow.exception": "artiflow.exceptions",
+    "metaflow.metaflow_current": "artiflow.current",
+    "metaflow.client": "artiflow.client",
+    "metaflow.client.core": "artiflow.client",
+    "metaflow.parameters": "artiflow.parameters",
+    "metaflow.flowspec": "artiflow.flowspec",
+    "metaflow.decorators": "artiflow.decorators",
+    "metaflow.plugins": "artiflow.plugins",
+    "metaflow.plugins.timeout_decorator": "artiflow.plugins",
+    "metaflow.plugins.catch_decorator": "artiflow.plugins",
+    "metaflow.plugins.retry_decorator": "artiflow.plugins",
+    "metaflow.plugins.environment_decorator": "artiflow.plugins",
+    "metaflow.plugins.parallel_decorator": "artiflow.plugins",
+    "metaflow.plugins.test_unbounded_foreach_decorator": "artiflow.plugins",
+}
+
+
+class _AliasLoader(importlib.abc.Loader):
+    """Loads a `metaflow.*` name by importing the artiflow module behind it and registering it."""
+
+    def __init__(self, module) -> None:  # noqa: ANN001 - any module
+        self.module = module
+        self.own_spec = module.__spec__
+
+    def create_module(self, spec):  # noqa: ANN001 - importlib's signature
+        return self.module
+
+    def exec_module(self, module) -> None:  # noqa: ANN001 - already executed by its own import
+        module.__spec__ = self.own_spec  # importlib set the alias's spec on it: give it back its own
+
+
+class _MetaflowFinder(importlib.abc.MetaPathFinder):
+    """Finds `metaflow` and the listed `metaflow.*` modules in artiflow (only while installed)."""
+
+    def find_spec(self, fullname, path=None, target=None):  # noqa: ANN001 - importlib's signature
+        target_name = MODULES.get(fullname)
+        if target_name is None:
+            return None
+        module = importlib.import_module(target_name)
+        is_package = hasattr(module, "__path__")
+        return importlib.util.spec_from_loader(fullname, _AliasLoader(module), is_package=is_package)
+
+
+_FINDER = _MetaflowFinder()
 
 
 def install_metaflow_alias() -> None:
-    """Register `metaflow` and the submodules flows import as aliases of artiflow's modules."""
+    """Let `import metaflow` and `import metaflow.<listed module>` resolve to artiflow's modules."""
     import artiflow
-    from artiflow import client, exceptions, parameters
-    from artiflow.current import Current, current
 
-    current_mod = types.ModuleType("metaflow.metaflow_current")
-    current_mod.current = current  # type: ignore[attr-defined]
-    current_mod.Current = Current  # type: ignore[attr-defined]
-    aliases = {
-        "metaflow": artiflow,
-        "metaflow.exception": exceptions,
-        "metaflow.metaflow_current": current_mod,
-        "metaflow.client": client,
-        "metaflow.parameters": parameters,
-    }
-    sys.modules.update(aliases)
+    sys.modules.setdefault("metaflow", artiflow)
+    if _FINDER not in sys.meta_path:
+        sys.meta_path.insert(0, _FINDER)

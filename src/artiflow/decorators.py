@@ -18,10 +18,16 @@ class DecoratorError(ArtiflowException):
 
 
 class StepDecorator:
-    """A decorator's name and its attributes, checked against the ones it accepts."""
+    """A decorator's name and its attributes, checked against the ones it accepts.
+
+    Most decorators only describe a step, and the scheduler reads them. A decorator that must act
+    inside the task's own process (render a card, set secrets) overrides the two task hooks, which
+    the worker calls around the step with a `TaskHooks` (runtime/hooks.py).
+    """
 
     name = ""
     defaults: dict[str, Any] = {}
+    allow_multiple = False  # True: a step may carry several (e.g. @card with different ids)
 
     def __init__(self, **attributes: Any) -> None:
         unknown = sorted(set(attributes) - set(self.defaults))
@@ -34,6 +40,12 @@ class StepDecorator:
 
     def validate(self) -> None:
         """Check the attributes' values (each decorator says what is allowed)."""
+
+    def task_pre_step(self, hooks: Any) -> None:
+        """Called in the task's process before the step runs (after `current` is set)."""
+
+    def task_post_step(self, hooks: Any, ok: bool) -> None:
+        """Called in the task's process after the step, whether it raised (`ok` False) or not."""
 
     def __getattr__(self, key: str) -> Any:
         try:
@@ -123,6 +135,13 @@ def _attach(func: Callable, decorator: StepDecorator) -> Callable:
     if existing is None:
         existing = {}
         func.step_decorators = existing  # type: ignore[attr-defined]
+    if decorator.allow_multiple:
+        extra = getattr(func, "repeated_decorators", None)
+        if extra is None:
+            extra = []
+            func.repeated_decorators = extra  # type: ignore[attr-defined]
+        extra.insert(0, decorator)  # decorators apply bottom-up: keep them in the order written
+        return func
     if decorator.name in existing:
         return _defer(func, DecoratorError(f"@{decorator.name} is applied twice; keep one."))
     existing[decorator.name] = decorator
@@ -196,12 +215,25 @@ def check_decorators(flow_cls: type, graph: Any) -> None:
 
 
 def step_decorators(flow_cls: type, step_name: str, with_all: list[StepDecorator] = ()) -> dict[str, StepDecorator]:
-    """The decorators of one step: its own, plus those given with --with (its own win)."""
+    """The decorators of one step: its own, plus those given with --with (its own win).
+
+    Decorators that may be repeated (allow_multiple) are not here: see `repeated_decorators`.
+    """
     func = getattr(flow_cls, step_name)
     own = dict(getattr(func, "step_decorators", {}))
     for deco in with_all:
-        own.setdefault(deco.name, deco)
+        if not deco.allow_multiple:
+            own.setdefault(deco.name, deco)
     return own
+
+
+def all_step_decorators(flow_cls: type, step_name: str, with_all: list[StepDecorator] = ()) -> list[StepDecorator]:
+    """Every decorator of one step, repeated ones included, in the order written (for the task hooks)."""
+    func = getattr(flow_cls, step_name)
+    repeated = list(getattr(func, "repeated_decorators", []))
+    names = {d.name for d in repeated}
+    repeated += [d for d in with_all if d.allow_multiple and d.name not in names]
+    return [*step_decorators(flow_cls, step_name, with_all).values(), *repeated]
 
 
 class CaughtException:

@@ -38,7 +38,12 @@ CREATE TABLE IF NOT EXISTS artifacts (
     flow TEXT NOT NULL, run_id INTEGER NOT NULL, step TEXT NOT NULL, task_id INTEGER NOT NULL,
     name TEXT NOT NULL, key TEXT NOT NULL, serializer TEXT NOT NULL, type TEXT, size INTEGER,
     PRIMARY KEY (flow, run_id, step, task_id, name));
+CREATE TABLE IF NOT EXISTS task_metadata (
+    flow TEXT NOT NULL, run_id INTEGER NOT NULL, step TEXT NOT NULL, task_id INTEGER NOT NULL,
+    attempt INTEGER NOT NULL, field TEXT NOT NULL, value TEXT, type TEXT, tags TEXT, ts REAL NOT NULL);
+CREATE INDEX IF NOT EXISTS task_metadata_by_task ON task_metadata (flow, run_id, step, task_id);
 """
+METADATA_INSERT = "INSERT INTO task_metadata VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 
 RUN_COLUMNS = "flow, run_id, user, status, created_at, finished_at, heartbeat_at, params, origin_run_id, param_refs"
 TASK_COLUMNS = ("flow, run_id, step, task_id, status, attempt, created_at, finished_at, foreach_stack, parents, origin, "
@@ -176,12 +181,16 @@ class SQLiteMetadata:
              (flow, run_id, step, task_id, attempt, now, json.dumps(foreach_stack), json.dumps(parents))),
             ("INSERT OR REPLACE INTO attempts VALUES (?, ?, ?, ?, ?, 'running', ?, NULL, NULL, NULL, NULL)",
              (flow, run_id, step, task_id, attempt, now)),
+            (METADATA_INSERT, (flow, run_id, step, task_id, attempt, "attempt", str(attempt), "attempt", "[]", now)),
         ])
 
     def finish_task(self, flow: str, run_id: int, step: str, task_id: int, attempt: int, status: str,
                     artifacts: dict[str, ArtifactRef], stdout_key: str | None, stderr_key: str | None,
-                    exception: dict | None, transition: dict | None = None) -> None:
-        """Record an attempt's outcome; on success its artifacts become visible in the same transaction."""
+                    exception: dict | None, transition: dict | None = None, metadata: Iterable[Any] = ()) -> None:
+        """Record an attempt's outcome; on success its artifacts become visible in the same transaction.
+
+        `metadata` are the attempt's MetadataEntry items (field, value, type, tags).
+        """
         now = time.time()
         where = (flow, run_id, step, task_id)
         attempt_status = "failed" if status == "caught" else status
@@ -197,6 +206,9 @@ class SQLiteMetadata:
         for name, ref in artifacts.items():
             statements.append(("INSERT OR REPLACE INTO artifacts VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                                (*where, name, ref.key, ref.serializer, ref.type, ref.size)))
+        for entry in metadata:
+            statements.append((METADATA_INSERT, (*where, attempt, entry.field, entry.value, entry.type,
+                                                 json.dumps(entry.tags), now)))
         self._write(statements)
 
     def clone_task(self, flow: str, run_id: int, step: str, task_id: int, foreach_stack: list, parents: list[str],
@@ -216,7 +228,31 @@ class SQLiteMetadata:
         for name, ref in artifacts.items():
             statements.append(("INSERT OR REPLACE INTO artifacts VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                                (*where, name, ref.key, ref.serializer, ref.type, ref.size)))
+        # the origin's metadata (attempts, cards, ...) comes along, then where it came from
+        statements.append(("INSERT INTO task_metadata SELECT ?, ?, ?, ?, attempt, field, value, type, tags, ts "
+                           "FROM task_metadata WHERE flow = ? AND run_id = ? AND step = ? AND task_id = ? "
+                           "AND field NOT IN ('origin-run-id', 'origin-task-id')",
+                           (*where, origin["flow"], origin["run_id"], origin["step"], origin["task_id"])))
+        _, origin_run, _, origin_task = origin_path.split("/")
+        for field, value in (("origin-run-id", origin_run), ("origin-task-id", origin_task)):
+            statements.append((METADATA_INSERT, (*where, 0, field, value, field, "[]", now)))
         self._write(statements)
+
+    def add_task_metadata(self, flow: str, run_id: int, step: str, task_id: int, attempt: int,
+                          entries: Iterable[Any]) -> None:
+        """Record MetadataEntry items for a task attempt outside finish_task (e.g. the scheduler's own)."""
+        now = time.time()
+        self._write([(METADATA_INSERT, (flow, run_id, step, task_id, attempt, e.field, e.value, e.type,
+                                        json.dumps(e.tags), now)) for e in entries])
+
+    def task_metadata(self, flow: str, run_id: int, step: str, task_id: int) -> list[dict[str, Any]]:
+        """Every metadata entry of a task (all attempts), oldest first: field, value, type, tags, attempt, ts."""
+        rows = self._query("SELECT attempt, field, value, type, tags, ts FROM task_metadata "
+                           "WHERE flow = ? AND run_id = ? AND step = ? AND task_id = ? ORDER BY ts, rowid",
+                           (flow, run_id, step, task_id))
+        for row in rows:
+            row["tags"] = json.loads(row["tags"] or "[]")
+        return rows
 
     # -- reads (the client and the CLI) ---------------------------------------------------------
     def flows(self) -> list[str]:

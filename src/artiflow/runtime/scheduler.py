@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..datastore import ArtifactRef, ContentStore
-from ..decorators import CaughtException, StepDecorator, step_decorators
+from ..decorators import CaughtException, StepDecorator, all_step_decorators, step_decorators
 from ..flowspec import FlowSpec, Frame
 from ..graph import FlowGraph
 from ..metadata import SQLiteMetadata
@@ -65,6 +65,7 @@ class Scheduler:
         self.console = console
         self.resume = resume
         self.decorators = {n.name: step_decorators(flow_cls, n.name, options.with_decorators) for n in graph}
+        self.task_decorators = {n.name: all_step_decorators(flow_cls, n.name, options.with_decorators) for n in graph}
         self.ready: deque[TaskSpec] = deque()
         self.delayed: list[tuple[float, TaskSpec]] = []      # retries waiting for their time
         self.deadlines: dict[int, tuple[float, float]] = {}  # pid → (deadline, limit) for @timeout
@@ -89,7 +90,7 @@ class Scheduler:
 
     def _work(self, spec: TaskSpec) -> TaskResult:
         self.randomness.apply()
-        return run_task(self.flow_cls, self.graph, spec, self.store)
+        return run_task(self.flow_cls, self.graph, spec, self.store, self.task_decorators[spec.step])
 
     # -- the loop ----------------------------------------------------------------------------------
     def run(self) -> bool:
@@ -172,7 +173,8 @@ class Scheduler:
         stderr_key = self.store.put_bytes([finished.stderr]) if finished.stderr else None
         self.metadata.finish_task(self.flow_name, self.run_id, spec.step, spec.task_id, spec.attempt, status,
                                   artifacts, stdout_key, stderr_key, exception,
-                                  result.transition() if result is not None else None)
+                                  result.transition() if result is not None and result.ok else None,
+                                  finished.result.metadata if finished.result is not None else ())
 
     def _on_finished(self, finished: Finished) -> None:
         pid = self.pids.pop(finished.spec.task_id, None)

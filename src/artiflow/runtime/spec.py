@@ -55,6 +55,7 @@ class TaskResult:
     foreach_var: str | None = None
     num_splits: int = 0
     exception: dict[str, Any] | None = None
+    metadata: list[Any] = field(default_factory=list)   # MetadataEntry items the task's hooks recorded
 
     def transition(self) -> dict[str, Any]:
         """What the metadata keeps of where the task led, so resume can follow it without re-running."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import sys
 import traceback
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..current import current
 from ..datastore import ArtifactRef, ContentStore
@@ -17,26 +17,47 @@ from ..exceptions import ArtiflowException
 from ..flow_decorators import project_info
 from ..flowspec import IMMUTABLE_TYPES, FlowSpec, Inputs, TaskContext
 from ..graph import FlowGraph
+from .hooks import TaskHooks
 from .spec import TaskResult, TaskSpec
+
+if TYPE_CHECKING:
+    from ..decorators import StepDecorator
 
 PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def run_task(flow_cls: type[FlowSpec], graph: FlowGraph, spec: TaskSpec, store: ContentStore) -> TaskResult:
-    """Execute a task and return its result; never raises for a user error."""
+def run_task(flow_cls: type[FlowSpec], graph: FlowGraph, spec: TaskSpec, store: ContentStore,
+             decorators: list[StepDecorator] = ()) -> TaskResult:
+    """Execute a task and return its result; never raises for a user error.
+
+    `decorators` are the step's decorators: their task hooks run around the step, in this process.
+    """
     _set_current(flow_cls, spec)
     os.environ.update(spec.env)
+    hooks: TaskHooks | None = None
     try:
         flow = flow_cls._af_instance(_task_context(graph, spec, store))
-        _call_step(flow, spec, store, graph)
-        return _finish(flow, spec, graph)
+        hooks = TaskHooks(flow, spec, store, graph)
+        for deco in decorators:
+            deco.task_pre_step(hooks)
+        try:
+            _call_step(flow, spec, store, graph)
+            result = _finish(flow, spec, graph)
+        except BaseException:
+            for deco in decorators:
+                deco.task_post_step(hooks, False)
+            raise
+        for deco in decorators:
+            deco.task_post_step(hooks, True)
+        result.metadata = hooks.metadata
+        return result
     except BaseException as exc:  # noqa: BLE001 - everything a step raises is reported, not re-raised
         if isinstance(exc, KeyboardInterrupt):
             raise
         info = describe_exception(exc)
         sys.stderr.write(info["traceback"])
         sys.stderr.flush()
-        return TaskResult(ok=False, exception=info)
+        return TaskResult(ok=False, exception=info, metadata=hooks.metadata if hooks is not None else [])
 
 
 def _set_current(flow_cls: type, spec: TaskSpec) -> None:

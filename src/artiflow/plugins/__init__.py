@@ -1,0 +1,1 @@
+"""Names that Metaflow flows import from `metaflow.plugins.*` (timeouts, catch, test helpers)."""
