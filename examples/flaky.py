@@ -37,7 +37,7 @@ class FlakyFlow(FlowSpec):
     @step
     def summarise(self, inputs):
         self.received = {i.input: i.payload for i in inputs if not i.fetch_error}
-        self.failed = {i.input: str(i.fetch_error) for i in inputs if i.fetch_error}
+        self.failed = {i.input: i.fetch_error.exception for i in inputs if i.fetch_error}
         self.next(self.end)
 
     @step

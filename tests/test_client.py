@@ -137,7 +137,8 @@ def test_flow_iterates_visible_runs_newest_first(hello):
     assert flow.latest_successful_run.id == "3"
     assert isinstance(flow.created_at, datetime)
     namespace(None)
-    assert [run.id for run in flow] == ["4", "3", "2", "1"]
+    assert [run.id for run in flow] == ["4", "3", "1"]  # a Flow keeps the namespace it was made in
+    assert [run.id for run in Flow("HelloFlow")] == ["4", "3", "2", "1"]
 
 
 def test_flow_runs_with_tags(hello):
@@ -146,8 +147,8 @@ def test_flow_runs_with_tags(hello):
     assert [r.id for r in flow.runs("exp", "best")] == ["3"]
     assert [r.id for r in flow.runs()] == ["4", "3", "1"]
     namespace(None)
-    assert [r.id for r in flow.runs("exp")] == ["3", "2"]
-    assert [r.id for r in flow.runs("user:bob")] == ["2"]
+    assert [r.id for r in Flow("HelloFlow").runs("exp")] == ["3", "2"]
+    assert [r.id for r in Flow("HelloFlow").runs("user:bob")] == ["2"]
 
 
 def test_flow_indexing_and_contains(hello):
@@ -175,11 +176,15 @@ def test_nothing_recorded_says_where_it_looked_and_creates_nothing(store):
     assert Metaflow().flows == []
 
 
-def test_latest_run_is_none_without_visible_runs(hello):
+def test_flow_without_visible_runs_is_a_mismatch(hello):
+    flow = Flow("HelloFlow")
     namespace("user:nobody")
-    assert Flow("HelloFlow").latest_run is None
-    assert Flow("HelloFlow").latest_successful_run is None
-    assert list(Flow("HelloFlow")) == []
+    with pytest.raises(NamespaceMismatch, match=r"Flow HelloFlow has no run in the current namespace 'user:nobody': "
+                                                r"its runs are in user:alice, user:bob\. Call namespace\(None\)"):
+        Flow("HelloFlow")
+    assert flow.latest_run.id == "4"  # made before: it keeps its namespace
+    namespace("exp")
+    assert Flow("HelloFlow").latest_successful_run.id == "3"
 
 
 # -- Run -------------------------------------------------------------------------------------------
@@ -188,10 +193,11 @@ def test_run_accessors(hello):
     assert (run.id, run.pathspec, run.flow_name, repr(run)) == ("1", "HelloFlow/1", "HelloFlow", "Run('HelloFlow/1')")
     assert run.successful and run.finished and run.status == "succeeded"
     assert isinstance(run.created_at, datetime) and run.finished_at >= run.created_at
-    assert run.user == "alice" and run.tags == [] and run.system_tags == ["user:alice"]
+    assert run.user == "alice" and run.user_tags == frozenset() and run.system_tags == {"user:alice"}
+    assert run.tags == {"user:alice"}
     assert run.parameters == {"alpha": 0.5}
     assert run.parent == Flow("HelloFlow")
-    assert Run("HelloFlow/3").tags == ["best", "exp"]
+    assert Run("HelloFlow/3").tags == {"best", "exp", "user:alice"} and Run("HelloFlow/3").user_tags == {"best", "exp"}
 
 
 def test_running_and_failed_runs(hello):
@@ -199,7 +205,7 @@ def test_running_and_failed_runs(hello):
     assert not running.finished and not running.successful and running.finished_at is None
     namespace(None)
     failed = Run("HelloFlow/2")
-    assert failed.finished and not failed.successful and failed.status == "failed"
+    assert not failed.finished and not failed.successful and failed.status == "failed"  # as on Metaflow
 
 
 def test_run_steps_in_execution_order(hello):
@@ -246,7 +252,7 @@ def test_step_of_one_task(hello):
     assert step.data.message == "Hello"  # the seed's run['train'].data.model
     assert step.task.pathspec == "HelloFlow/1/start/1" and len(step) == 1
     assert step.parent == Run("HelloFlow/1") and step.name == "start"
-    assert step.created_at <= step.finished_at and step.user == "alice" and step.tags == []
+    assert step.created_at <= step.finished_at and step.user == "alice" and step.tags == {"user:alice"}
 
 
 def test_step_of_many_tasks(hello):
@@ -310,7 +316,7 @@ def test_task_accessors(hello):
     assert task.stdout == "training 10.0\n" and task.stderr == ""
     assert task.exception is None and task.origin_pathspec is None
     assert task.created_at <= task.finished_at
-    assert task.parent == Step("HelloFlow/3/train") and task.tags == ["best", "exp"] and task.user == "alice"
+    assert task.parent == Step("HelloFlow/3/train") and task.tags == {"best", "exp", "user:alice"} and task.user == "alice"
     assert Task("HelloFlow/3/start/1").index is None
     assert [a.attempt for a in [task]] == [0] and [a.status for a in task.attempts] == ["succeeded"]
 
@@ -338,7 +344,7 @@ def test_task_logs(hello):
 def test_failed_task(hello):
     namespace(None)
     task = Task("HelloFlow/2/train/2")
-    assert not task.successful and task.finished and task.status == "failed"
+    assert not task.successful and not task.finished and task.status == "failed"  # as on Metaflow
     exc = task.exception
     assert (exc.type, exc.message) == ("ValueError", "bad value") and "Traceback" in exc.traceback
     assert str(exc) == "ValueError: bad value"

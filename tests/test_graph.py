@@ -53,7 +53,7 @@ def test_linear():
     assert graph.name == "LinearFlow"
     assert list(graph.nodes) == ["start", "middle", "end"]
     assert summary(graph) == {
-        "start": ("linear", ["middle"], [], None, None, []),
+        "start": ("start", ["middle"], [], None, None, []),
         "middle": ("linear", ["end"], ["start"], None, None, []),
         "end": ("end", [], ["middle"], None, None, []),
     }
@@ -98,7 +98,7 @@ def test_nested_branch_and_join_followed_by_split():
     assert s["a"] == ("split", ["a1", "a2"], ["start"], None, "join_a", ["start"])
     assert s["a1"][5] == ["start", "a"]
     assert s["join_a"] == ("join", ["join"], ["a1", "a2"], "static", None, ["start", "a"])
-    assert s["join"] == ("join", ["c", "d"], ["join_a", "b"], "static", "join2", ["start"])
+    assert s["join"] == ("split", ["c", "d"], ["join_a", "b"], "static", "join2", ["start"])
     assert s["c"][5] == ["join"]
     assert s["join2"] == ("join", ["end"], ["c", "d"], "static", None, ["join"])
     assert graph["join"].opens_split and not graph["b"].opens_split
@@ -220,8 +220,8 @@ BAD_CASES = [
     ("foreach_fstring", ["'start'", "string literal"]),
     ("foreach_attr", ["'start'", "foreach=self.items", "string literal"]),
     ("foreach_two", ["'start'", "exactly one target"]),
-    ("num_parallel", ["'start'", "num_parallel=", "not support"]),
-    ("condition", ["'start'", "condition=", "not support"]),
+    ("num_parallel", ["'start'", "num_parallel=0", "whole number"]),
+    ("condition", ["'start'", "condition=", "not a dict"]),
     ("next_unknown_kw", ["'start'", "when=1"]),
     ("join_single", ["'middle'", "only 'start' leads into it", "def middle(self):"]),
     ("join_no_inputs", ["'join'", "'a', 'b'", "def join(self, inputs):"]),

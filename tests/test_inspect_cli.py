@@ -93,9 +93,17 @@ def test_show_step_lists_tasks_with_foreach_index(hello, cli):
     lines = lines_of(invoke(cli, "show", "HelloFlow/3/train"))
     assert lines[0] == "Step HelloFlow/3/train: 3 tasks"
     assert lines[2].split() == ["TASK", "STATUS", "INDEX", "ATTEMPT", "DURATION"]
-    assert [line.split()[:4] for line in lines[3:]] == [
+    assert [line.split()[:4] for line in lines[3:6]] == [
         ["2", "succeeded", "0", "0"], ["3", "succeeded", "1", "0"], ["4", "succeeded", "2", "0"]]
+    assert lines[6:] == ["", "To see one task's artifacts: artiflow show HelloFlow/3/train/TASK, e.g. HelloFlow/3/train/2."]
     assert lines_of(invoke(cli, "show", "HelloFlow/3/join"))[3].split()[:3] == ["5", "succeeded", "-"]
+
+
+def test_show_step_of_one_task_also_shows_its_artifacts(hello, cli):
+    lines = lines_of(invoke(cli, "show", "HelloFlow/3/join"))
+    assert lines[0] == "Step HelloFlow/3/join: 1 task" and lines[4:6] == ["", "Artifacts of task HelloFlow/3/join/5:"]
+    assert lines[6].split() == ["NAME", "TYPE", "SIZE", "PREVIEW"]
+    assert [line.split()[0] for line in lines[7:]] == ["best"]
 
 
 def test_show_task_lists_artifacts_with_type_size_preview(hello, cli):

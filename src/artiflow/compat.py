@@ -21,8 +21,13 @@ MODULES = {
     "metaflow.client": "artiflow.client",
     "metaflow.client.core": "artiflow.client",
     "metaflow.parameters": "artiflow.parameters",
+    "metaflow.user_configs": "artiflow.plugins",  # an empty package in Metaflow: any package stands for it
+    "metaflow.user_configs.config_parameters": "artiflow.configs",
     "metaflow.flowspec": "artiflow.flowspec",
     "metaflow.decorators": "artiflow.decorators",
+    "metaflow.runner": "artiflow.runner",
+    "metaflow.runner.metaflow_runner": "artiflow.runner.core",
+    "metaflow.runner.nbrun": "artiflow.runner.nbrun",
     "metaflow.plugins": "artiflow.plugins",
     "metaflow.plugins.timeout_decorator": "artiflow.plugins",
     "metaflow.plugins.catch_decorator": "artiflow.plugins",
@@ -30,6 +35,15 @@ MODULES = {
     "metaflow.plugins.environment_decorator": "artiflow.plugins",
     "metaflow.plugins.parallel_decorator": "artiflow.plugins",
     "metaflow.plugins.test_unbounded_foreach_decorator": "artiflow.plugins",
+    "metaflow.cards": "artiflow.cards",
+    "metaflow.plugins.cards": "artiflow.cards",
+    "metaflow.plugins.cards.card_client": "artiflow.cards.client",
+    "metaflow.plugins.cards.exception": "artiflow.cards.exceptions",
+    "metaflow.plugins.cards.card_modules": "artiflow.cards",
+    "metaflow.plugins.cards.card_modules.card": "artiflow.cards.base",
+    "metaflow.plugins.cards.card_modules.components": "artiflow.cards.components",
+    "metaflow.plugins.cards.card_modules.basic": "artiflow.cards.builtin",
+    "metaflow.plugins.cards.card_modules.test_cards": "artiflow.cards.testing",
 }
 
 

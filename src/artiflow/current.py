@@ -24,6 +24,34 @@ class Current:
     def is_running_flow(self) -> bool:
         return bool(self._info)
 
+    @property
+    def task(self) -> Any:
+        """The running task as a client Task (readable, picklable), or None outside a task."""
+        if not self._info:
+            return None
+        from .client import Task
+
+        return Task(self._info["pathspec"], _namespace_check=False)
+
+    @property
+    def run(self) -> Any:
+        """The running run as a client Run, or None outside a task."""
+        if not self._info:
+            return None
+        from .client import Run
+
+        return Run(self._info["pathspec"].rsplit("/", 2)[0], _namespace_check=False)
+
+    @property
+    def card(self) -> Any:
+        """The running task's cards (`current.card.append(...)`, `current.card["id"]`); see artiflow.cards."""
+        collector = self._info.get("card")
+        if collector is None:
+            from .cards.collector import NoCards
+
+            return NoCards(self._info.get("step_name"))
+        return collector
+
     def __getattr__(self, name: str) -> Any:
         if name.startswith("_"):
             raise AttributeError(name)
@@ -41,7 +69,22 @@ class Current:
 _FIELDS = {
     "flow_name", "run_id", "step_name", "task_id", "pathspec", "retry_count", "username", "namespace",
     "tags", "parameter_names", "origin_run_id", "project_name", "branch_name", "is_production",
-    "project_flow_name",
+    "project_flow_name", "is_user_branch", "parallel", "card",
 }
+
+
+class Parallel(tuple):
+    """`current.parallel` in a @parallel step: main_ip, num_nodes, node_index, control_task_id."""
+
+    __slots__ = ()
+    _fields = ("main_ip", "num_nodes", "node_index", "control_task_id")
+
+    def __new__(cls, main_ip: str, num_nodes: int, node_index: int, control_task_id: str) -> "Parallel":
+        return tuple.__new__(cls, (main_ip, num_nodes, node_index, control_task_id))
+
+    main_ip = property(lambda self: self[0])
+    num_nodes = property(lambda self: self[1])
+    node_index = property(lambda self: self[2])
+    control_task_id = property(lambda self: self[3])
 
 current = Current()

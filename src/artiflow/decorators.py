@@ -65,14 +65,18 @@ def _non_negative_number(deco: StepDecorator, key: str) -> None:
 
 
 class RetryDecorator(StepDecorator):
-    """Run a failed task again, up to `times` more attempts, waiting `minutes_between_retries`."""
+    """Run a failed task again, up to `times` more attempts; at once locally, as in Metaflow.
+
+    `minutes_between_retries` waits between attempts only when given explicitly.
+    """
 
     name = "retry"
-    defaults = {"times": 3, "minutes_between_retries": 2}
+    defaults = {"times": 3, "minutes_between_retries": None}
 
     def validate(self) -> None:
         _non_negative_number(self, "times")
-        _non_negative_number(self, "minutes_between_retries")
+        if self.attributes["minutes_between_retries"] is not None:
+            _non_negative_number(self, "minutes_between_retries")
         if int(self.attributes["times"]) != self.attributes["times"]:
             raise DecoratorError(f"@retry(times=...) must be a whole number, not {self.attributes['times']!r}.")
 
@@ -125,8 +129,21 @@ class EnvironmentDecorator(StepDecorator):
             raise DecoratorError("@environment(vars=...) must be a dict of names to values.")
 
 
+class ParallelDecorator(StepDecorator):
+    """The step runs as a gang of `num_parallel` tasks started together (`current.parallel` tells each its place)."""
+
+    name = "parallel"
+
+
+class UnboundedTestForeachDecorator(StepDecorator):
+    """Metaflow's test stand-in for an unbounded foreach: the step gets a control task besides its mappers."""
+
+    name = "unbounded_test_foreach_internal"
+
+
 DECORATORS: dict[str, type[StepDecorator]] = {
-    cls.name: cls for cls in (RetryDecorator, CatchDecorator, TimeoutDecorator, ResourcesDecorator, EnvironmentDecorator)
+    cls.name: cls for cls in (RetryDecorator, CatchDecorator, TimeoutDecorator, ResourcesDecorator, EnvironmentDecorator,
+                              ParallelDecorator, UnboundedTestForeachDecorator)
 }
 
 
@@ -165,6 +182,8 @@ def _make(cls: type[StepDecorator]) -> Callable:
         if func is not None:
             error = DecoratorError(f"Write @{cls.name}(name=value, ...) with keyword arguments, not {func!r}.")
             return lambda f: _defer(f, error)
+        if _uses_configs(attributes):
+            return lambda f: _wait_for_configs(f, cls, attributes)
         try:
             instance = cls(**attributes)
         except DecoratorError as exc:
@@ -177,6 +196,44 @@ def _make(cls: type[StepDecorator]) -> Callable:
     return decorate
 
 
+def _uses_configs(attributes: dict[str, Any]) -> bool:
+    from .configs import is_deferred
+
+    return is_deferred(attributes)
+
+
+def _wait_for_configs(func: Callable, cls: type[StepDecorator], attributes: dict[str, Any]) -> Callable:
+    """Keep a decorator written with config expressions; `resolve_step_decorators` makes it when they are known."""
+    func.__dict__.setdefault("config_decorators", []).insert(0, (cls, attributes))
+    return func
+
+
+def resolve_step_decorators(func: Callable, evaluate: Callable[[Any], Any]) -> None:
+    """Make the step's decorators that waited for the configs (`evaluate` resolves their attributes)."""
+    for made in func.__dict__.pop("_af_config_made", []):  # made by an earlier resolution: replace them
+        if func.step_decorators.get(made.name) is made:
+            del func.step_decorators[made.name]
+        if made in getattr(func, "repeated_decorators", []):
+            func.repeated_decorators.remove(made)
+    errors = func.__dict__.setdefault("decorator_errors", [])
+    errors[:] = [e for e in errors if not getattr(e, "_af_from_configs", False)]
+    made_now = []
+    for cls, attributes in getattr(func, "config_decorators", []):
+        count = len(errors)
+        try:
+            instance = cls(**evaluate(attributes))
+        except ArtiflowException as exc:
+            errors.append(DecoratorError(f"@{cls.name} with config values: {exc.message}"))
+        else:
+            _attach(func, instance)
+            made_now.append(instance)
+        for error in errors[count:]:
+            error._af_from_configs = True  # type: ignore[attr-defined]
+    func._af_config_made = made_now  # type: ignore[attr-defined]
+
+
+parallel = _make(ParallelDecorator)
+unbounded_test_foreach_internal = _make(UnboundedTestForeachDecorator)
 retry = _make(RetryDecorator)
 catch = _make(CatchDecorator)
 timeout = _make(TimeoutDecorator)
@@ -237,7 +294,8 @@ def all_step_decorators(flow_cls: type, step_name: str, with_all: list[StepDecor
 
 
 class CaughtException:
-    """What @catch stores in its artifact: the exception's type, message and traceback, as text."""
+    """What @catch stores in its artifact, as Metaflow does: `.type` (`module.Class`), `.exception`
+    (the message), `.stacktrace`; `str()` is the traceback. Text only, so it always unpickles."""
 
     def __init__(self, type: str, message: str, traceback: str) -> None:
         self.type = type
@@ -246,13 +304,23 @@ class CaughtException:
 
     @property
     def exception(self) -> str:
-        return f"{self.type}: {self.message}"
+        """The exception's message (`str(exc)`)."""
+        return self.message
+
+    @property
+    def stacktrace(self) -> str:
+        """The formatted traceback of the user's frames."""
+        return self.traceback
 
     def __str__(self) -> str:
-        return self.exception
+        return self.traceback or f"{self.type}: {self.message}"
 
     def __repr__(self) -> str:
         return f"<CaughtException {self.type}: {self.message}>"
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, CaughtException) and vars(self) == vars(other)
+
+
+from .cards import decorator as _card_decorator  # noqa: E402,F401 - registers @card (it subclasses StepDecorator)
+from . import secrets as _secrets  # noqa: E402,F401 - registers @secrets (it subclasses StepDecorator)

@@ -84,10 +84,13 @@ class ParameterError(ArtiflowException):
     headline = "Invalid parameter"
 
 
-class NotFound(ArtiflowException):
-    """A flow, run, step, task or artifact does not exist (or is not visible)."""
+class NotFound(ArtiflowException, KeyError):
+    """A flow, run, step, task or artifact does not exist (also a KeyError, as `run["nostep"]` is on Metaflow)."""
 
     headline = "Not found"
+
+    def __str__(self) -> str:
+        return self.message  # KeyError would quote the message
 
 
 class NamespaceMismatch(ArtiflowException):
@@ -96,11 +99,50 @@ class NamespaceMismatch(ArtiflowException):
     headline = "Object not in the current namespace"
 
 
+class TaggingError(ArtiflowException):
+    """A tag is invalid, or a tag change is not allowed (removing a system tag)."""
+
+    headline = "Invalid tag"
+
+
+class ExternalCommandFailed(ArtiflowException):
+    """A command a flow ran failed (Metaflow's name; flows raise it themselves too)."""
+
+    headline = "External command failed"
+    _metaflow_name = "metaflow.exception.ExternalCommandFailed"
+
+
+class TimeoutException(ArtiflowException):
+    """A step ran longer than its @timeout (raised inside the task, so @catch can handle it)."""
+
+    headline = "Step timed out"
+    _metaflow_name = "metaflow.plugins.timeout_decorator.TimeoutException"
+
+
+class FailureHandledByCatch(ArtiflowException):
+    """What @catch stores when a task died without raising (killed, out of memory, timed out hard)."""
+
+    headline = "Task failure handled by @catch"
+    _metaflow_name = "metaflow.plugins.catch_decorator.FailureHandledByCatch"
+
+
+def qualified_type_name(cls: type) -> str:
+    """`module.Class` of an exception type; artiflow's own under their Metaflow names when a flow imports metaflow."""
+    import sys
+
+    metaflow_name = getattr(cls, "_metaflow_name", None)
+    if metaflow_name and cls.__dict__.get("_metaflow_name") and "metaflow" in sys.modules:
+        return metaflow_name
+    if cls.__module__ == "builtins":
+        return f"builtins.{cls.__qualname__}"
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
 # Metaflow's names, so that `from metaflow.exception import ...` keeps working.
 MetaflowException = ArtiflowException
 MetaflowNotFound = NotFound
 MetaflowNamespaceMismatch = NamespaceMismatch
 MetaflowInternalError = ArtiflowException
 InvalidNextException = InvalidNextError
-ExternalCommandFailed = CommandError
 MetaflowDataMissing = ArtifactError
+MetaflowTaggingError = TaggingError

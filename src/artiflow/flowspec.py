@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterator, NamedTuple, Sequence
 
 from .exceptions import InvalidNextError
 
@@ -18,6 +18,7 @@ IMMUTABLE_TYPES = (str, bytes, int, float, bool, complex, type(None), frozenset)
 def step(func: Callable) -> Callable:
     """Mark a method of a FlowSpec as a step: a node of the flow's graph."""
     func.is_step = True  # type: ignore[attr-defined]
+    func.name = func.__name__  # type: ignore[attr-defined]  # as in Metaflow: `for step in flow: step.name`
     if not hasattr(func, "decorators"):
         func.decorators = []  # type: ignore[attr-defined]
     return func
@@ -32,9 +33,34 @@ class Frame:
     index: int
     num_splits: int
     ref: ArtifactRef
+    unbounded: bool = False   # an unbounded foreach: its length is not shown to the step (None)
 
     def describe(self) -> dict[str, Any]:
         return {"step": self.step, "var": self.var, "index": self.index, "num_splits": self.num_splits}
+
+    @property
+    def shown_splits(self) -> int | None:
+        """The number of splits as the step sees it (None for an unbounded foreach, as in Metaflow)."""
+        return None if self.unbounded else self.num_splits
+
+
+class ForeachFrame(NamedTuple):
+    """One level of `self._foreach_stack` as Metaflow shows it: step, var, num_splits, index, value."""
+
+    step: str
+    var: str
+    num_splits: int
+    index: int
+    value: Any
+
+
+@dataclass
+class Transition:
+    """What `self.next` said: the step(s) to run next and how (a foreach, a gang of N tasks)."""
+
+    steps: list[str]
+    foreach: str | None = None
+    num_parallel: int = 0
 
 
 @dataclass
@@ -49,7 +75,7 @@ class TaskContext:
     frames: list[Frame] = field(default_factory=list)
     read_only: bool = False
     loaded: dict[str, Any] = field(default_factory=dict)   # values read from refs, by name
-    transition: tuple[list[str], str | None] | None = None
+    transition: Transition | None = None
     is_join: bool = False
     _frame_values: dict[int, Any] = field(default_factory=dict)
 
@@ -64,6 +90,29 @@ class TaskContext:
         return self._frame_values[level]
 
 
+def flow_constants(flow_cls: type) -> dict[str, Any]:
+    """The flow's constants: plain class attributes (not steps, methods, properties or parameters).
+
+    As in Metaflow they are artifacts of every task, read-only in every step; `name` (the flow's
+    name) is one too.
+    """
+    found: dict[str, Any] = {"name": flow_cls.__name__}
+    for klass in reversed(flow_cls.__mro__):
+        if klass is object or klass is FlowSpec or klass.__module__.startswith(("artiflow.", "metaflow.")):
+            continue
+        for attr, value in vars(klass).items():
+            if attr.startswith("_") or callable(value) or _is_descriptor(value):
+                found.pop(attr, None)
+                continue
+            found[attr] = value
+    return found
+
+
+def _is_descriptor(value: Any) -> bool:
+    """Parameters, configs, properties, class/static methods: not constants."""
+    return hasattr(type(value), "__get__") or isinstance(value, (classmethod, staticmethod, property))
+
+
 class FlowSpec:
     """Base class of a flow: subclass it, write @step methods, and call `MyFlow()` under __main__."""
 
@@ -74,6 +123,40 @@ class FlowSpec:
             from .cli.flow_cli import run_flow_cli
 
             run_flow_cli(type(self))
+
+    # -- the flow's structure (Metaflow's names: `for step in flow`, `flow._graph[name].type`) -------
+    @property
+    def _graph(self) -> FlowGraph:
+        """The flow's validated DAG (the running task's, or read from the class's source)."""
+        ctx = self._af_ctx
+        if ctx is not None:
+            return ctx.graph
+        cls = type(self)
+        graph = cls.__dict__.get("_af_graph_cache")
+        if graph is None:
+            from .graph import FlowGraph
+
+            graph = FlowGraph.from_flow(cls)
+            cls._af_graph_cache = graph  # type: ignore[attr-defined]
+        return graph
+
+    def __iter__(self) -> Iterator[Callable]:
+        """The flow's steps (bound methods, each with `.name`), in topological order."""
+        return iter([getattr(self, node.name) for node in self._graph])
+
+    @property
+    def _current_step(self) -> str | None:
+        """The name of the step this task runs (None outside a task)."""
+        return self._af_ctx.step_name if self._af_ctx is not None else None
+
+    @property
+    def _foreach_stack(self) -> list[ForeachFrame]:
+        """Every enclosing foreach, outermost first, as Metaflow's frames (step, var, num_splits, index, value)."""
+        ctx = self._af_ctx
+        if ctx is None:
+            return []
+        return [ForeachFrame(f.step, f.var, f.shown_splits, f.index, ctx.frame_value(i))
+                for i, f in enumerate(ctx.frames)]
 
     @classmethod
     def _af_instance(cls, ctx: TaskContext) -> FlowSpec:
@@ -124,6 +207,10 @@ class FlowSpec:
             )
         if name.startswith(INTERNAL_PREFIX):
             raise AttributeError(f"Names starting with {INTERNAL_PREFIX!r} are reserved for artiflow: rename '{name}'.")
+        if ctx is not None and name in ctx.params:
+            raise AttributeError(
+                f"'{name}' is read-only: it is a parameter or a constant of the flow (a class attribute), the "
+                f"same in every step. Store a changed value under another name, e.g. self.{name}_used = ...")
         object.__setattr__(self, name, value)
 
     def __delattr__(self, name: str) -> None:
@@ -146,8 +233,14 @@ class FlowSpec:
         return {k: v for k, v in vars(self).items() if not k.startswith(INTERNAL_PREFIX)}
 
     # -- transitions ---------------------------------------------------------------------------------
-    def next(self, *targets: Callable, foreach: str | None = None, **unsupported: Any) -> None:
-        """Say which step(s) run after this one; `foreach="items"` runs the target once per element."""
+    def next(self, *targets: Any, foreach: str | None = None, num_parallel: int | None = None,
+             condition: str | None = None, **unsupported: Any) -> None:
+        """Say which step(s) run after this one.
+
+        `self.next(self.a)`, `self.next(self.a, self.b)` (branches), `foreach="items"` (a task per
+        element), `num_parallel=N` (a gang of N tasks), or `self.next({"x": self.a, "y": self.b},
+        condition="attr")` (a switch: the arm whose key is the value of self.attr).
+        """
         ctx = self._af_ctx
         if ctx is None:
             raise InvalidNextError("self.next() can only be called inside a running step.")
@@ -156,23 +249,60 @@ class FlowSpec:
             raise InvalidNextError(f"{where}: self.next() does not support {', '.join(sorted(unsupported))}.")
         if ctx.transition is not None:
             raise InvalidNextError(f"{where} called self.next() more than once; call it exactly once, at the end.")
-        names = []
-        for target in targets:
-            name = getattr(target, "__name__", None)
-            if not callable(target) or name not in ctx.graph:
-                raise InvalidNextError(f"{where}: self.next() takes steps like self.train, not {target!r}.")
-            names.append(name)
         node = ctx.graph[ctx.step_name]
-        if names != list(node.out) or foreach != node.foreach_var:
+        if condition is not None or (len(targets) == 1 and isinstance(targets[0], dict)):
+            ctx.transition = Transition([self._af_switch_target(node, targets, condition)])
+            return
+        names = [self._af_step_name(target, where) for target in targets]
+        declared_parallel = node.num_parallel != 0
+        if names != list(node.out) or foreach != node.foreach_var or (num_parallel is not None) != declared_parallel:
             expected = ", ".join(f"self.{n}" for n in node.out)
             if node.foreach_var:
                 expected += f', foreach="{node.foreach_var}"'
+            if declared_parallel:
+                expected += ", num_parallel=..."
             got = ", ".join(f"self.{n}" for n in names) + (f', foreach="{foreach}"' if foreach else "")
+            got += ", num_parallel=..." if num_parallel is not None else ""
             raise InvalidNextError(
                 f"{where} called self.next({got}) but its code says self.next({expected}) "
                 f"(line {node.next_lineno}). The transition taken must be the one the step's last line declares."
             )
-        ctx.transition = (names, foreach)
+        if num_parallel is not None and (isinstance(num_parallel, bool) or not isinstance(num_parallel, int)
+                                         or num_parallel < 1):
+            raise InvalidNextError(f"{where}: num_parallel must be a whole number of 1 or more, not {num_parallel!r}.")
+        ctx.transition = Transition(names, foreach, num_parallel or 0)
+
+    def _af_step_name(self, target: Any, where: str) -> str:
+        ctx = self._af_ctx
+        assert ctx is not None
+        name = getattr(target, "__name__", None)
+        if not callable(target) or name not in ctx.graph:
+            raise InvalidNextError(f"{where}: self.next() takes steps like self.train, not {target!r}.")
+        return name
+
+    def _af_switch_target(self, node: Any, targets: tuple, condition: str | None) -> str:
+        """The arm a switch takes: the case whose key equals the value of self.<condition>."""
+        where = f"Step '{node.name}'"
+        if not node.is_switch or len(targets) != 1 or not isinstance(targets[0], dict) or condition != node.condition:
+            raise InvalidNextError(
+                f"{where} called self.next() as a switch, but its code (line {node.next_lineno}) declares "
+                f"{'a switch on ' + repr(node.condition) if node.is_switch else 'no switch'}; the transition taken "
+                "must be the one the step's last line declares.")
+        cases = {key: self._af_step_name(target, where) for key, target in targets[0].items()}
+        try:
+            value = getattr(self, condition)
+        except AttributeError:
+            raise InvalidNextError(
+                f"{where} switches on self.{condition}, but self.{condition} is not set. Assign the case to take "
+                f"(one of {', '.join(repr(k) for k in cases)}) before calling self.next.") from None
+        if value in cases:
+            return cases[value]
+        by_text = {str(key): target for key, target in cases.items()}
+        if str(value) in by_text:
+            return by_text[str(value)]
+        raise InvalidNextError(
+            f"{where} switches on self.{condition} = {value!r}, which is none of its cases "
+            f"({', '.join(repr(k) for k in cases)}). Set self.{condition} to one of them, or add a case.")
 
     # -- foreach context -----------------------------------------------------------------------------
     @property
@@ -196,7 +326,7 @@ class FlowSpec:
         ctx = self._af_ctx
         if ctx is None:
             return []
-        return [(f.index, f.num_splits, ctx.frame_value(i)) for i, f in enumerate(ctx.frames)]
+        return [(f.index, f.shown_splits, ctx.frame_value(i)) for i, f in enumerate(ctx.frames)]
 
     @property
     def name(self) -> str:

@@ -4,9 +4,15 @@ Nothing in the flow is executed: the `@step` methods of the flow class (and of i
 are parsed, the final `self.next(...)` of each gives the edges, and every user mistake is
 reported as one `GraphError` whose message names the step and its `file:line`.
 
-Node types: "linear", "split" (static branches), "foreach", "join" and "end". A join that is
-also followed by a split keeps type "join"; `opens_split` / `foreach_var` / `out` tell that it
-fans out too. A join's `split_parents` includes the split it closes (its last element).
+Node types are Metaflow's: "start", "linear", "split" (static branches), "foreach" (also a
+`num_parallel` fan-out), "split-switch" (a conditional transition), "join" and "end". As in
+Metaflow, the type says how a step leaves: a join that fans out again is a "split" or "foreach";
+`is_join` says it takes inputs. A join's `split_parents` includes the split it closes (last).
+
+A switch (`self.next({"a": self.a, "b": self.b}, condition="attr")`) takes one of its arms at run
+time. Its arms may meet again at a step with several predecessors that is not a join (only one
+arm runs), and an arm may lead back to the switch or an earlier step (a loop): such back edges
+are allowed only out of a switch, and every other check looks at the graph without them.
 """
 
 from __future__ import annotations
@@ -25,7 +31,6 @@ RESERVED_NAMES = frozenset({
     "next", "input", "index", "foreach_stack", "merge_artifacts", "name", "script_name",
     "log_metric", "cmd", "run", "resume", "check", "show", "current",
 })
-UNSUPPORTED_NEXT_KEYWORDS = ("num_parallel", "condition")
 
 
 @dataclass
@@ -46,11 +51,51 @@ class StepNode:
     decorators: list[str] = field(default_factory=list)
     doc: str = ""
     next_lineno: int = 0
+    switch_cases: dict[Any, str] = field(default_factory=dict)   # case value -> step, for a switch
+    condition: str | None = None                                  # the attribute a switch reads
+    num_parallel: int = 0        # self.next(..., num_parallel=N): N (-1 when not a literal)
+    branch_of: dict[str, int] = field(default_factory=dict)      # a static join: in-step -> branch
+
+    @property
+    def is_switch(self) -> bool:
+        """True if this step takes one of several arms at run time (`condition=`)."""
+        return self.condition is not None
+
+    @property
+    def fans_out(self) -> bool:
+        """True if the next step runs as several tasks (a foreach or a num_parallel gang)."""
+        return self.foreach_var is not None or self.num_parallel != 0
 
     @property
     def opens_split(self) -> bool:
-        """True if this step fans out (static branches or a foreach), whatever its type."""
-        return self.foreach_var is not None or len(self.out) > 1
+        """True if this step fans out (static branches, a foreach or a gang), whatever its type."""
+        return self.fans_out or (len(self.out) > 1 and not self.is_switch)
+
+    # Metaflow's names for the same facts (flows and their checks read them on `self._graph`)
+    @property
+    def in_funcs(self) -> list[str]:
+        return sorted(set(self.in_steps))
+
+    @property
+    def out_funcs(self) -> list[str]:
+        return list(self.out)
+
+    @property
+    def foreach_param(self) -> str | None:
+        return self.foreach_var
+
+    @property
+    def parallel_foreach(self) -> bool:
+        return self.num_parallel != 0
+
+    @property
+    def parallel_step(self) -> bool:
+        """True for a step decorated with @parallel (its tasks run as one gang)."""
+        return "parallel" in self.decorators
+
+    @property
+    def func_name(self) -> str:
+        return self.name
 
 
 def _display(file: str) -> str:
@@ -173,6 +218,10 @@ def _read_next(node: StepNode, call: ast.Call, names: set[str]) -> None:
     where, line = _where(node.file, call.lineno), call.lineno
     intro = f"In step '{node.name}' at {where}, self.next(...)"
     self_name = call.func.value.id  # type: ignore[attr-defined]
+    if any(kw.arg == "condition" for kw in call.keywords) or (call.args and isinstance(call.args[0], ast.Dict)):
+        _read_switch(node, call, names, intro, self_name)
+        node.next_lineno = line
+        return
     if not call.args:
         raise GraphError(
             f"{intro} names no step. Give the next step, e.g. self.next(self.end).", line)
@@ -188,14 +237,17 @@ def _read_next(node: StepNode, call: ast.Call, names: set[str]) -> None:
         if arg.attr in node.out:
             raise GraphError(f"{intro} names '{arg.attr}' twice; list each step once.", line)
         node.out.append(arg.attr)
+    if len(call.keywords) > 1:
+        raise GraphError(f"{intro} combines {', '.join(f'{k.arg}=' for k in call.keywords)}; a step "
+                         "fans out one way: foreach=\"<attribute>\" or num_parallel=N.", line)
     for kw in call.keywords:
-        if kw.arg in UNSUPPORTED_NEXT_KEYWORDS:
-            raise GraphError(
-                f"{intro} uses `{kw.arg}=`, which artiflow does not support. Remove it; use "
-                "foreach=\"<attribute>\" to fan out over a list.", line)
+        if kw.arg == "num_parallel":
+            _read_num_parallel(node, call, kw, intro, line)
+            continue
         if kw.arg != "foreach":
-            raise GraphError(f"{intro} has an unknown argument `{ast.unparse(kw)}`; the only "
-                             "keyword self.next accepts is foreach=\"<attribute>\".", line)
+            raise GraphError(f"{intro} has an unknown argument `{ast.unparse(kw)}`; self.next accepts "
+                             "foreach=\"<attribute>\", num_parallel=N, or a dict of steps with "
+                             "condition=\"<attribute>\".", line)
         value = kw.value
         if not (isinstance(value, ast.Constant) and isinstance(value.value, str)
                 and value.value.isidentifier()):
@@ -210,14 +262,81 @@ def _read_next(node: StepNode, call: ast.Call, names: set[str]) -> None:
     node.next_lineno = line
 
 
+def _read_num_parallel(node: StepNode, call: ast.Call, kw: ast.keyword, intro: str, line: int) -> None:
+    """`self.next(self.train, num_parallel=4)`: one target, run as a gang of N tasks."""
+    if len(call.args) != 1:
+        raise GraphError(f"{intro} uses num_parallel with {len(call.args)} steps; it takes exactly one "
+                         "target step, e.g. self.next(self.train, num_parallel=4).", line)
+    value = kw.value
+    if isinstance(value, ast.Constant):
+        if isinstance(value.value, bool) or not isinstance(value.value, int) or value.value < 1:
+            raise GraphError(f"{intro} has num_parallel={ast.unparse(value)}; it must be a whole number "
+                             "of 1 or more.", line)
+        node.num_parallel = value.value
+    else:
+        node.num_parallel = -1  # known when the step runs
+
+
+def _case_key(key: ast.expr | None) -> Any:
+    """A switch case's key: a literal (a string, number or bool), else None."""
+    if isinstance(key, ast.Constant) and isinstance(key.value, (str, int, float, bool)):
+        return key.value
+    return None
+
+
+def _read_switch(node: StepNode, call: ast.Call, names: set[str], intro: str, self_name: str) -> None:
+    """`self.next({"a": self.a, "b": self.b}, condition="attr")`: one arm, chosen by self.attr."""
+    line = call.lineno
+    shape = ('self.next({"a": self.step_a, "b": self.step_b}, condition="attribute")')
+    if len(call.args) != 1 or not isinstance(call.args[0], ast.Dict):
+        raise GraphError(f"{intro} uses condition= but its first argument is not a dict of steps; write "
+                         f"{shape}.", line)
+    keywords = {kw.arg: kw.value for kw in call.keywords}
+    if set(keywords) != {"condition"}:
+        extra = sorted(k or "**" for k in keywords if k != "condition")
+        what = f"also has {', '.join(f'{k}=' for k in extra)}" if extra else "has no condition="
+        raise GraphError(f"{intro} takes a dict of steps, so it is a switch, but it {what}. A switch "
+                         f"is written {shape}.", line)
+    cond = keywords["condition"]
+    if not (isinstance(cond, ast.Constant) and isinstance(cond.value, str) and cond.value.isidentifier()):
+        raise GraphError(f"{intro} has condition={ast.unparse(cond)}; condition must be a string literal "
+                         "naming an attribute of self, e.g. condition=\"mode\" after self.mode = \"fast\".",
+                         line)
+    cases: dict[Any, str] = {}
+    for key, value in zip(call.args[0].keys, call.args[0].values):
+        case = _case_key(key)
+        if case is None:
+            shown = "**..." if key is None else ast.unparse(key)
+            raise GraphError(f"{intro} has the case {shown}; each case must be a literal such as \"a\", "
+                             "1 or True, so that the graph can be read without running the flow.", line)
+        if not (isinstance(value, ast.Attribute) and isinstance(value.value, ast.Name)
+                and value.value.id == self_name):
+            raise GraphError(f"{intro} maps the case {case!r} to `{ast.unparse(value)}`; each arm must be "
+                             "a step written as self.<step_name>.", line)
+        if value.attr not in names:
+            raise GraphError(f"{intro} maps the case {case!r} to '{value.attr}', which is not a step of "
+                             f"the flow. Define `{value.attr}` as a @step method, or fix the name.", line)
+        cases[case] = value.attr
+    if not cases:
+        raise GraphError(f"{intro} has an empty dict of cases; a switch needs at least one: {shape}.", line)
+    node.switch_cases = cases
+    node.condition = cond.value
+    node.out = list(dict.fromkeys(cases.values()))
+
+
 def _node_type(node: StepNode) -> str:
+    """Metaflow's node type: how the step leaves (a join that fans out again is a split or foreach)."""
     if node.name == "end":
         return "end"
+    if node.fans_out:
+        return "foreach"
+    if node.is_switch:
+        return "split-switch"
+    if len(node.out) > 1:
+        return "split"
     if node.is_join:
         return "join"
-    if node.foreach_var is not None:
-        return "foreach"
-    return "split" if len(node.out) > 1 else "linear"
+    return "start" if node.name == "start" else "linear"
 
 
 def _single_input_join(node: StepNode, pred: str) -> GraphError:
@@ -251,7 +370,7 @@ def _check_joins(nodes: dict[str, StepNode], preds: dict[str, list[str]]) -> Non
         if name not in live:
             continue
         where = _where(node.file, node.func_lineno)
-        if len(into) > 1 and not node.is_join:
+        if len(into) > 1 and not node.is_join and not _after_switch(nodes, preds, name):
             listed = ", ".join(f"'{p}'" for p in into)
             raise GraphError(
                 f"Step '{name}' at {where} has several steps leading into it ({listed}), so it "
@@ -261,8 +380,13 @@ def _check_joins(nodes: dict[str, StepNode], preds: dict[str, list[str]]) -> Non
                 f"Step '{name}' at {where} takes `inputs`, but no step leads into it. Only a "
                 f"join takes inputs: write `def {name}(self):`.", node.func_lineno)
         if node.is_join and len(into) == 1 and not any(
-                nodes[a].foreach_var for a in _closure(into, preds)):
+                nodes[a].fans_out for a in _closure(into, preds)):
             raise _single_input_join(node, into[0])
+
+
+def _after_switch(nodes: dict[str, StepNode], preds: dict[str, list[str]], name: str) -> bool:
+    """True if a switch comes before this step: its predecessors may then be a switch's arms."""
+    return any(nodes[a].is_switch for a in _closure(preds[name], preds))
 
 
 def _check_reachable(nodes: dict[str, StepNode]) -> None:
@@ -280,12 +404,16 @@ def _check_reachable(nodes: dict[str, StepNode]) -> None:
                     f"or remove {them}.", first.func_lineno)
 
 
-def _check_acyclic(nodes: dict[str, StepNode]) -> None:
-    """Check 7: the graph has no cycle (depth-first search from `start`)."""
-    state: dict[str, int] = {}  # 1: on the current path, 2: done
+def _back_edges(nodes: dict[str, StepNode]) -> set[tuple[str, str]]:
+    """Check 7: the edges that lead back to a step on the current path; only a switch may loop.
+
+    Depth-first from `start`; an edge to a step still on the path closes a cycle. Out of a switch
+    that is a loop (run again until the condition says otherwise); out of any other step, an error.
+    """
+    back: set[tuple[str, str]] = set()
+    state: dict[str, int] = {"start": 1}  # 1: on the current path, 2: done
     path = ["start"]
     stack: list[tuple[str, Iterator[str]]] = [("start", iter(nodes["start"].out))]
-    state["start"] = 1
     while stack:
         name, children = stack[-1]
         child = next(children, None)
@@ -294,20 +422,25 @@ def _check_acyclic(nodes: dict[str, StepNode]) -> None:
             path.pop()
             state[name] = 2
         elif state.get(child) == 1:
-            cycle = path[path.index(child):] + [child]
             src = nodes[name]
-            raise GraphError(
-                f"The flow has a cycle: {' -> '.join(cycle)} (self.next in step '{name}' at "
-                f"{_where(src.file, src.next_lineno)}). A flow must be a DAG: no step may lead "
-                "back to itself or an earlier step.", src.next_lineno)
+            if not src.is_switch:
+                cycle = path[path.index(child):] + [child]
+                raise GraphError(
+                    f"The flow has a cycle: {' -> '.join(cycle)} (self.next in step '{name}' at "
+                    f"{_where(src.file, src.next_lineno)}). Only a switch may lead back to itself or an "
+                    "earlier step (a loop: self.next({\"again\": self.step, \"done\": self.next_step}, "
+                    "condition=\"attribute\")); any other transition must go forward.", src.next_lineno)
+            back.add((name, child))
         elif child not in state:
             state[child] = 1
             path.append(child)
             stack.append((child, iter(nodes[child].out)))
+    return back
 
 
-def _topo_order(nodes: dict[str, StepNode], preds: dict[str, list[str]]) -> list[str]:
-    """Topological order; ties broken by source order."""
+def _topo_order(nodes: dict[str, StepNode], preds: dict[str, list[str]],
+                back: set[tuple[str, str]]) -> list[str]:
+    """Topological order of the graph without its loops' back edges; ties broken by source order."""
     index = {n: i for i, n in enumerate(nodes)}
     missing = {n: len(preds[n]) for n in nodes}
     ready = [(index[n], n) for n in nodes if not missing[n]]
@@ -317,6 +450,8 @@ def _topo_order(nodes: dict[str, StepNode], preds: dict[str, list[str]]) -> list
         _, name = heapq.heappop(ready)
         order.append(name)
         for child in nodes[name].out:
+            if (name, child) in back:
+                continue
             missing[child] -= 1
             if not missing[child]:
                 heapq.heappush(ready, (index[child], child))
@@ -328,8 +463,11 @@ def _describe_place(step: str, stack: list[str]) -> str:
 
 
 def _join_stack(node: StepNode, nodes: dict[str, StepNode], into: list[str],
-                incoming: list[list[str]]) -> list[str]:
-    """The open splits at a join (the one it closes last); sets join_kind and matching_join."""
+                incoming: list[list[str]], switch_arms: bool) -> list[str]:
+    """The open splits at a join (the one it closes last); sets join_kind and matching_join.
+
+    `switch_arms`: a switch comes before the join, so several of its in-steps may be one branch.
+    """
     where = _where(node.file, node.func_lineno)
     stack = incoming[0]
     for pred, other in zip(into[1:], incoming[1:]):
@@ -339,11 +477,11 @@ def _join_stack(node: StepNode, nodes: dict[str, StepNode], into: list[str],
                 f"{_describe_place(into[0], stack)} and {_describe_place(pred, other)}. A join "
                 "must merge exactly the branches of one split: make every branch of a split "
                 "lead into the same join.", node.func_lineno)
-    if len(into) == 1:
-        if not stack or nodes[stack[-1]].foreach_var is None:
+    if len(into) == 1 or (stack and nodes[stack[-1]].fans_out and switch_arms):
+        if not stack or not nodes[stack[-1]].fans_out:
             raise _single_input_join(node, into[0])
         node.join_kind = "foreach"
-    elif not stack or nodes[stack[-1]].foreach_var is not None:
+    elif not stack or nodes[stack[-1]].fans_out:
         raise GraphError(f"Step '{node.name}' at {where} merges steps that are not the branches of "
                          "one split. A join must merge exactly the branches of one split.",
                          node.func_lineno)
@@ -365,9 +503,15 @@ def _pair_splits(nodes: dict[str, StepNode], preds: dict[str, list[str]]) -> Non
     for name, node in nodes.items():
         incoming = [after[p] for p in preds[name]]
         if node.is_join:
-            stack = _join_stack(node, nodes, preds[name], incoming)
+            stack = _join_stack(node, nodes, preds[name], incoming, _after_switch(nodes, preds, name))
         else:
             stack = incoming[0] if incoming else []
+            if any(other != stack for other in incoming[1:]):
+                raise GraphError(
+                    f"Step '{name}' at {_where(node.file, node.func_lineno)} is reached from "
+                    f"{', '.join(repr(p) for p in preds[name])}, which are not in the same split: the arms "
+                    "of a switch must meet again where the same branches are open (join a split "
+                    "opened in one arm before the arms meet).", node.func_lineno)
         node.split_parents = list(stack)
         after[name] = (stack[:-1] if node.is_join else stack) + (
             [name] if node.opens_split else [])
@@ -395,15 +539,18 @@ def _order_static_inputs(join: StepNode, nodes: dict[str, StepNode]) -> None:
                 branch[cur] = i
                 todo.extend(nodes[cur].out)
     join.in_steps.sort(key=lambda p: branch.get(p, len(split.out)))
+    join.branch_of = {p: branch.get(p, len(split.out)) for p in join.in_steps}
 
 
 class FlowGraph:
     """The validated DAG of a flow class; iterating yields its steps in topological order."""
 
-    def __init__(self, name: str, nodes: dict[str, StepNode], file: str) -> None:
+    def __init__(self, name: str, nodes: dict[str, StepNode], file: str,
+                 back_edges: set[tuple[str, str]] = frozenset()) -> None:
         self.name = name
         self.nodes = nodes
         self.file = file
+        self.back_edges = set(back_edges)   # a switch's arms that loop back (step, earlier step)
 
     @classmethod
     def from_flow(cls, flow_cls: type) -> FlowGraph:
@@ -428,10 +575,12 @@ class FlowGraph:
             node.type = _node_type(node)
             for child in node.out:
                 preds[child].append(name)
-        _check_acyclic(nodes)  # first: a cycle also makes a step look like a join
+        back = _back_edges(nodes)  # first: a cycle also makes a step look like a join
+        for src, dst in back:
+            preds[dst].remove(src)
         _check_joins(nodes, preds)
         _check_reachable(nodes)
-        order = _topo_order(nodes, preds)
+        order = _topo_order(nodes, preds, back)
         rank = {n: i for i, n in enumerate(order)}
         nodes = {n: nodes[n] for n in order}
         for name, node in nodes.items():
@@ -440,7 +589,7 @@ class FlowGraph:
         for node in nodes.values():
             if node.join_kind == "static":
                 _order_static_inputs(node, nodes)
-        return cls(flow_cls.__name__, nodes, file)
+        return cls(flow_cls.__name__, nodes, file, back)
 
     def __getitem__(self, name: str) -> StepNode:
         return self.nodes[name]
@@ -468,6 +617,12 @@ class FlowGraph:
                 lines.append(f"    {node.doc}")
             if node.foreach_var:
                 lines.append(f"    => {node.out[0]}  (foreach over {node.foreach_var})")
+            elif node.num_parallel:
+                size = node.num_parallel if node.num_parallel > 0 else "N"
+                lines.append(f"    => {node.out[0]}  (a gang of {size} parallel tasks)")
+            elif node.is_switch:
+                cases = ", ".join(f"{case!r} -> {target}" for case, target in node.switch_cases.items())
+                lines.append(f"    => one of {' | '.join(node.out)}  (switch on self.{node.condition}: {cases})")
             elif node.out:
                 lines.append(f"    => {', '.join(node.out)}")
             lines.append("")

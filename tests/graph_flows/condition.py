@@ -1,4 +1,4 @@
-"""Invalid: condition is unsupported."""
+"""Invalid: condition= needs a dict of steps."""
 
 
 def step(f):

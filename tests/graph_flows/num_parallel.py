@@ -1,4 +1,4 @@
-"""Invalid: num_parallel is unsupported."""
+"""Invalid: num_parallel must be a whole number of 1 or more."""
 
 
 def step(f):
@@ -13,7 +13,7 @@ class NextFlow(FlowSpec):
     @step
     def start(self):
         items = "items"
-        self.next(self.end, num_parallel=4)  # ERROR
+        self.next(self.end, num_parallel=0)  # ERROR
 
     @step
     def end2(self):

@@ -13,7 +13,7 @@ from ..exceptions import CommandError
 from ..parameters import flow_parameters
 from ..runtime.scheduler import RunOptions
 from .errors import friendly_errors, report
-from .params import parameter_option
+from .params import parameter_options, parameter_values
 
 SUPPORTED = {"metadata": ("local",), "datastore": ("local",), "environment": ("local",)}
 
@@ -39,15 +39,29 @@ def build_cli(flow_cls: type) -> click.Group:
     @click.option("--environment", default=None, help="Environment: local (the default).")
     @click.option("--event-logger", default=None, hidden=True)
     @click.option("--monitor", default=None, hidden=True)
+    @click.option("--config", "config_files", nargs=2, multiple=True, metavar="NAME PATH",
+                  help="Read the flow's Config NAME from the file PATH (repeatable; env: METAFLOW_FLOW_CONFIG).")
+    @click.option("--config-value", "config_texts", nargs=2, multiple=True, metavar="NAME VALUE",
+                  help="Give the flow's Config NAME as text, JSON by default (repeatable; env: "
+                       "METAFLOW_FLOW_CONFIG_VALUE).")
+    @click.option("--branch", default=None, envvar=["ARTIFLOW_BRANCH", "METAFLOW_BRANCH"],
+                  help="@project branch to run in: test.<branch> (prod.<branch> with --production).")
+    @click.option("--production", is_flag=True, envvar=["ARTIFLOW_PRODUCTION", "METAFLOW_PRODUCTION"],
+                  help="Run in the @project's production branch.")
     @click.pass_context
     @friendly_errors
     def cli(ctx: click.Context, quiet: bool, no_pylint: bool, pylint: bool, metadata: str | None,
             datastore: str | None, datastore_root: str | None, environment: str | None,
-            event_logger: str | None, monitor: str | None) -> None:
+            event_logger: str | None, monitor: str | None, config_files: tuple, config_texts: tuple,
+            branch: str | None, production: bool) -> None:
+        from ..flow_decorators import set_project_branch
+
         _check_supported("metadata", metadata)
         _check_supported("datastore", datastore)
         _check_supported("environment", environment)
-        ctx.obj = {"flow_cls": flow_cls, "quiet": quiet, "datastore_root": datastore_root}
+        set_project_branch(flow_cls, branch, production)
+        ctx.obj = {"flow_cls": flow_cls, "quiet": quiet, "datastore_root": datastore_root,
+                   "config_files": config_files, "config_texts": config_texts}
         if datastore_root:  # so that dump, logs and the tasks' own client reads look there too
             os.environ["ARTIFLOW_DATASTORE_ROOT"] = datastore_root
 
@@ -57,19 +71,35 @@ def build_cli(flow_cls: type) -> click.Group:
     cli.add_command(show)
     cli.add_command(dump)
     cli.add_command(logs)
+    cli.add_command(__import__("artiflow.cli.tags", fromlist=["tag_group"]).tag_group)
+    cli.add_command(__import__("artiflow.cards.cli", fromlist=["card_group"]).card_group)
     return cli
 
 
-def _graph(ctx: click.Context):
-    """The flow's graph, validated, with its step decorators checked too."""
+def _graph(ctx: click.Context, configs: dict[str, Any] | None = None):
+    """The flow's graph, validated, with its configs applied and its step decorators checked too."""
+    from ..configs import apply_configs
     from ..decorators import check_decorators
     from ..graph import RESERVED_NAMES, FlowGraph
     from ..parameters import check_parameters
 
     graph = FlowGraph.from_flow(ctx.obj["flow_cls"])
+    apply_configs(ctx.obj["flow_cls"], _configs(ctx) if configs is None else configs)
     check_decorators(ctx.obj["flow_cls"], graph)
     check_parameters(ctx.obj["flow_cls"], {node.name for node in graph}, set(RESERVED_NAMES))
     return graph
+
+
+def _configs(ctx: click.Context) -> dict[str, Any]:
+    """The flow's config values from --config / --config-value, the environment and the defaults."""
+    from ..config import current_user
+    from ..configs import flow_configs, load_configs, parse_options
+
+    flow_cls = ctx.obj["flow_cls"]
+    declared = flow_configs(flow_cls)
+    paths = parse_options(ctx.obj["config_files"], "--config", declared)
+    texts = parse_options(ctx.obj["config_texts"], "--config-value", declared)
+    return load_configs(flow_cls, paths, texts, current_user())
 
 
 def _common_options() -> list[click.Option]:
@@ -88,12 +118,15 @@ def _common_options() -> list[click.Option]:
 
 
 def _run_command(flow_cls: type) -> click.Command:
+    from ..parameters import check_parameter_names
+
+    check_parameter_names(flow_cls)
     params = flow_parameters(flow_cls)
     return click.Command(
         "run",
         callback=click.pass_context(friendly_errors(_run)),
         help="Run the flow: every step, every task, every artifact stored.",
-        params=[*(parameter_option(attr, p) for attr, p in params.items()), *_common_options()],
+        params=[*(o for attr, p in params.items() for o in parameter_options(attr, p)), *_common_options()],
     )
 
 
@@ -120,21 +153,34 @@ def _options(ctx: click.Context, tag: tuple[str, ...], max_workers: int, max_num
                       quiet=ctx.obj["quiet"], with_decorators=[parse_with(w) for w in with_])
 
 
-def _run(ctx: click.Context, tag: tuple[str, ...], max_workers: int, max_num_splits: int,
-         run_id_file: str | None, with_: tuple[str, ...], **param_values: Any) -> None:
+def _run(ctx: click.Context, **values: Any) -> None:
+    from ..config import current_user
+    from ..flow_decorators import project_info
+    from ..parameters import finish_values
     from ..runtime.launch import start_run
 
-    graph = _graph(ctx)
-    options = _options(ctx, tag, max_workers, max_num_splits, with_)
-    ok = start_run(ctx.obj["flow_cls"], graph, param_values, options, run_id_file, ctx.obj["datastore_root"])
+    param_values, rest = parameter_values(values)
+    flow_cls = ctx.obj["flow_cls"]
+    configs = _configs(ctx)
+    graph = _graph(ctx, configs)
+    options = _options(ctx, rest["tag"], rest["max_workers"], rest["max_num_splits"], rest["with_"])
+    user = current_user()
+    param_values = finish_values(flow_cls, param_values, user, project_info(flow_cls, user))
+    ok = start_run(flow_cls, graph, param_values, options, rest["run_id_file"], ctx.obj["datastore_root"],
+                   configs)
     sys.exit(0 if ok else 1)
 
 
 def _resume(ctx: click.Context, step: str | None, origin_run_id: str | None, tag: tuple[str, ...],
             max_workers: int, max_num_splits: int, run_id_file: str | None, with_: tuple[str, ...]) -> None:
-    from ..runtime.launch import resume_run
+    from ..configs import FlowConfigError
+    from ..runtime.launch import origin_configs, resume_run
 
-    graph = _graph(ctx)
+    if ctx.obj["config_files"] or ctx.obj["config_texts"]:
+        raise FlowConfigError("resume reuses the configs of the run it resumes, so it takes no --config or "
+                              "--config-value. Start a new run (run) to use other config values.")
+    configs = origin_configs(ctx.obj["flow_cls"], origin_run_id, ctx.obj["datastore_root"], lambda: _configs(ctx))
+    graph = _graph(ctx, configs)
     options = _options(ctx, tag, max_workers, max_num_splits, with_)
     ok = resume_run(ctx.obj["flow_cls"], graph, step, origin_run_id, options, run_id_file,
                     ctx.obj["datastore_root"])

@@ -93,7 +93,7 @@ def status_summary(statuses: Iterable[str]) -> str:
 def runs_lines(flow: Flow) -> list[str]:
     """A table of a flow's runs, newest first."""
     rows = [[run.id, run.status, format_time(run.created_at), format_duration(run.created_at, run.finished_at),
-             run.user or "-", ", ".join(run.tags) or "-"] for run in flow]
+             run.user or "-", ", ".join(sorted(run.user_tags)) or "-"] for run in flow]
     return table(["ID", "STATUS", "STARTED", "DURATION", "USER", "TAGS"], rows)
 
 
@@ -108,7 +108,8 @@ def run_lines(run: Run) -> list[str]:
     params = ", ".join(f"{k}={v!r}" for k, v in run.parameters.items()) or "-"
     head = [f"Run {run.pathspec}", *fields([
         ("status", run.status), ("user", run.user or "-"), ("started", format_time(run.created_at)),
-        ("duration", format_duration(run.created_at, run.finished_at)), ("tags", ", ".join(run.tags) or "-"),
+        ("duration", format_duration(run.created_at, run.finished_at)),
+        ("tags", ", ".join(sorted(run.user_tags)) or "-"), ("system tags", ", ".join(sorted(run.system_tags)) or "-"),
         ("parameters", params)])]
     rows = [[step.name, len(step), status_summary(t.status for t in step),
              format_duration(step.created_at, step.finished_at)] for step in run]
@@ -116,11 +117,15 @@ def run_lines(run: Run) -> list[str]:
 
 
 def step_lines(step: Step) -> list[str]:
-    """A step's tasks: id, status, foreach index, attempt and duration."""
+    """A step's tasks (id, status, foreach index, attempt, duration); a step of one task also shows its artifacts."""
+    tasks = step.tasks()
     rows = [[task.id, task.status, "-" if task.index is None else task.index, task.attempt,
-             format_duration(task.created_at, task.finished_at)] for task in step]
-    return [f"Step {step.pathspec}: {len(step)} task{'s' if len(step) != 1 else ''}", "",
-            *table(["TASK", "STATUS", "INDEX", "ATTEMPT", "DURATION"], rows)]
+             format_duration(task.created_at, task.finished_at)] for task in tasks]
+    lines = [f"Step {step.pathspec}: {len(tasks)} task{'s' if len(tasks) != 1 else ''}", "",
+             *table(["TASK", "STATUS", "INDEX", "ATTEMPT", "DURATION"], rows), ""]
+    if len(tasks) == 1:
+        return [*lines, f"Artifacts of task {tasks[0].pathspec}:", *artifact_rows(tasks[0])]
+    return [*lines, f"To see one task's artifacts: artiflow show {step.pathspec}/TASK, e.g. {tasks[0].pathspec}."]
 
 
 def artifact_rows(task: Task) -> list[str]:

@@ -17,7 +17,8 @@ class ParameterType(click.ParamType):
 
     def __init__(self, param: Parameter) -> None:
         self.param = param
-        self.name = "path" if isinstance(param, IncludeFile) else TYPE_NAMES.get(param.type, "value")
+        own = getattr(param.type, "name", None) if not isinstance(param.type, type) else None
+        self.name = "path" if isinstance(param, IncludeFile) else TYPE_NAMES.get(param.type, own or "value")
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
         try:
@@ -38,19 +39,52 @@ def _env_note(parameter: Parameter, option: click.Parameter | None, ctx: click.C
     return f" (the value comes from the environment variable {names[0]})" if names else ""
 
 
-def parameter_option(attr: str, param: Parameter) -> click.Option:
-    """The `--<name>` option of one Parameter (env: ARTIFLOW_RUN_<NAME> or METAFLOW_RUN_<NAME>)."""
+DEST_PREFIX = "param__"  # click's name for a Parameter's value: never clashes with run's own options
+
+
+def parameter_options(attr: str, param: Parameter) -> list[click.Option]:
+    """The options of one Parameter: `--<name>` (env: ARTIFLOW_RUN_<NAME> or METAFLOW_RUN_<NAME>).
+
+    A bool parameter is `--name` (or `--name true|false`, as Metaflow writes it) and `--no-name`.
+    A default computed when the run starts (a function, a config expression) is filled in by
+    `parameters.finish_values`, as is the check of required parameters, so that a missing one is
+    reported with its environment variables.
+    """
     help_text = param.help or ""
-    if param.type is bool:
-        return click.Option([f"--{param.name}/--no-{param.name}", attr], default=bool(param.default),
-                            help=help_text, envvar=param.env_names(), show_default=param.show_default)
-    extra = {} if param.default is None else {"default": param.default}
-    return click.Option(
-        [f"--{param.name}", attr],
-        type=ParameterType(param),
-        required=param.required and param.default is None,
-        help=help_text,
-        envvar=param.env_names(),
-        show_default=param.show_default,
-        **extra,
-    )
+    computed = param.computed_default
+    default = None if computed else param.default
+    if computed:
+        what = getattr(param.default, "__name__", None) or repr(param.default)
+        help_text = f"{help_text} [default: computed when the run starts, by {what}]".strip()
+    if param.multiple and default is not None and not isinstance(default, (list, tuple)):
+        default = (default,)
+    dest = DEST_PREFIX + attr
+    common = {"help": help_text, "envvar": param.env_names(), "show_default": param.show_default and not computed}
+    if param.type is bool and param.separator is None:
+        return [
+            click.Option([f"--{param.name}", dest], type=ParameterType(param), is_flag=False, flag_value="true",
+                         default=None if default is None else bool(default), metavar="[true|false]", **common),
+            click.Option([f"--no-{param.name}", dest + "__no"], is_flag=True, default=False,
+                         help=f"Set {param.name} to false."),
+        ]
+    extra = {} if default is None else {"default": default}
+    return [click.Option([f"--{param.name}", dest], type=ParameterType(param), multiple=param.multiple, **common,
+                         **extra)]
+
+
+def parameter_values(values: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Split the keyword arguments click gives `run` into (the Parameters' values by attribute, the rest)."""
+    params: dict[str, Any] = {}
+    rest: dict[str, Any] = {}
+    negated = set()
+    for key, value in values.items():
+        if key.startswith(DEST_PREFIX) and key.endswith("__no"):
+            if value:
+                negated.add(key[len(DEST_PREFIX):-len("__no")])
+        elif key.startswith(DEST_PREFIX):
+            params[key[len(DEST_PREFIX):]] = value
+        else:
+            rest[key] = value
+    for attr in negated:
+        params[attr] = False
+    return params, rest

@@ -6,8 +6,8 @@ Objects are snapshots: a Run reads its row and task list once; create a new obje
 from .._lazy import lazy_exports
 
 __all__ = [
-    "ArtifactNotFound", "Attempt", "DataArtifact", "Flow", "InvalidPathspec", "Metaflow", "Run", "Step", "Task",
-    "TaskData", "TaskException", "default_metadata", "default_namespace", "from_pathspec", "get_metadata",
+    "ArtifactNotFound", "Attempt", "DataArtifact", "Flow", "InvalidPathspec", "Metadata", "Metaflow", "Run", "Step",
+    "Task", "TaskData", "TaskException", "default_metadata", "default_namespace", "from_pathspec", "get_metadata",
     "get_namespace", "metadata", "namespace",
 ]
 
@@ -19,8 +19,9 @@ __getattr__, __dir__ = lazy_exports(
         ".data": ("ArtifactNotFound", "DataArtifact", "TaskData"),
         ".flow": ("Flow", "Metaflow", "Run"),
         ".pathspec": ("InvalidPathspec", "from_pathspec"),
-        ".task": ("Attempt", "Step", "Task", "TaskException"),
+        ".records": ("Attempt", "Metadata", "TaskException"),
+        ".task": ("Step", "Task"),
     },
-    submodules=("base", "context", "data", "flow", "pathspec", "task"),
+    submodules=("base", "context", "data", "flow", "pathspec", "records", "tagging", "task"),
 )
 del lazy_exports

@@ -7,15 +7,24 @@ from typing import Any
 from ..exceptions import NamespaceMismatch, NotFound
 from .context import Context, get_namespace, is_visible, listing
 
+UNSET: Any = object()  # "no namespace given": take the current one
+
 
 class ClientObject:
-    """Something addressed by a pathspec: a flow, run, step, task or artifact."""
+    """Something addressed by a pathspec: a flow, run, step, task or artifact.
+
+    As on Metaflow, an object remembers the namespace current when it was made, and the objects
+    reached from it (children, parent) see that namespace too; `_namespace_check=False` (or the
+    namespace None) turns the namespace check off for it and them.
+    """
 
     _kind = "object"
 
-    def __init__(self, pathspec: str, ctx: Context) -> None:
+    def __init__(self, pathspec: str, ctx: Context, namespace: Any = UNSET, namespace_check: bool = True) -> None:
         self._pathspec = pathspec
         self._ctx = ctx
+        self._namespace: str | None = get_namespace() if namespace is UNSET else namespace
+        self._namespace_check = bool(namespace_check) and self._namespace is not None
 
     @property
     def pathspec(self) -> str:
@@ -27,6 +36,20 @@ class ClientObject:
         """The last component of the pathspec (flow name, run id, step name, task id, artifact name)."""
         return self._pathspec.rsplit("/", 1)[-1]
 
+    @property
+    def path_components(self) -> list[str]:
+        """The components of the pathspec, e.g. `['HelloFlow', '3', 'start', '1']`."""
+        return self._pathspec.split("/")
+
+    @property
+    def _visible_ns(self) -> str | None:
+        """The namespace this object checks visibility against (None: no check)."""
+        return self._namespace if self._namespace_check else None
+
+    def _ns(self) -> dict[str, Any]:
+        """Keyword arguments that make another client object see this object's namespace."""
+        return {"_namespace": self._namespace, "_namespace_check": self._namespace_check}
+
     def __repr__(self) -> str:
         return f"{type(self).__name__}('{self._pathspec}')"
 
@@ -35,6 +58,15 @@ class ClientObject:
 
     def __hash__(self) -> int:
         return hash((type(self).__name__, self._pathspec))
+
+    def __reduce__(self) -> tuple:
+        """Pickled as its pathspec and namespace (as on Metaflow); unpickling reads the metadata store again."""
+        return (_restore, (type(self), self._pathspec, self._namespace, self._namespace_check))
+
+
+def _restore(cls: type, pathspec: str, namespace: str | None, namespace_check: bool) -> ClientObject:
+    """A client object again from what __reduce__ kept."""
+    return cls(pathspec, _namespace=namespace, _namespace_check=namespace_check)
 
 
 def flow_names(ctx: Context) -> list[str]:
@@ -53,8 +85,8 @@ def check_flow(ctx: Context, flow: str) -> None:
     raise NotFound(f"Flow {flow} does not exist; flows: {listing(names)}.")
 
 
-def fetch_run(ctx: Context, flow: str, run_id: str | int, check_namespace: bool = True) -> dict[str, Any]:
-    """A run's row; NotFound (listing the runs) or NamespaceMismatch (saying how to see it)."""
+def fetch_run(ctx: Context, flow: str, run_id: str | int, ns: str | None = UNSET) -> dict[str, Any]:
+    """A run's row; NotFound (listing the runs) or NamespaceMismatch when not in `ns` (None: no check)."""
     check_flow(ctx, flow)
     pathspec = f"{flow}/{run_id}"
     row = None
@@ -65,21 +97,20 @@ def fetch_run(ctx: Context, flow: str, run_id: str | int, check_namespace: bool 
     if row is None:
         ids = sorted(r["run_id"] for r in ctx.meta.runs(flow))
         raise NotFound(f"Run {pathspec} does not exist; runs of {flow}: {listing(ids, tail=True)}.")
-    if check_namespace:
-        check_visible(row, pathspec)
+    check_visible(row, pathspec, get_namespace() if ns is UNSET else ns)
     return row
 
 
-def check_visible(row: dict[str, Any], pathspec: str) -> None:
-    """Raise NamespaceMismatch unless the run is in the current namespace."""
-    ns = get_namespace()
+def check_visible(row: dict[str, Any], pathspec: str, ns: str | None) -> None:
+    """Raise NamespaceMismatch unless the run is in namespace `ns` (None: every run is)."""
     if is_visible(row, ns):
         return
     where = listing([*row["system_tags"], *row["tags"]])
     owner = next((t for t in row["system_tags"] if t.startswith("user:")), None)
     hint = f", or namespace('{owner}') to see only that user's runs" if owner else ""
     raise NamespaceMismatch(f"Run {pathspec} is not in the current namespace '{ns}': it is in {where}. "
-                            f"Call namespace(None) to see runs of every namespace{hint}.")
+                            f"Call namespace(None) to see runs of every namespace{hint}, or pass "
+                            f"_namespace_check=False.")
 
 
 class RunFacts:
@@ -93,14 +124,24 @@ class RunFacts:
         return self._run_row["user"]
 
     @property
-    def tags(self) -> list[str]:
-        """The run's user tags (given with `--tag`)."""
-        return list(self._run_row["tags"])
+    def tags(self) -> frozenset[str]:
+        """Every tag of the run: its user tags and its system tags (`"user:alice" in run.tags`)."""
+        return frozenset([*self._run_row["tags"], *self._run_row["system_tags"]])
 
     @property
-    def system_tags(self) -> list[str]:
-        """The tags artiflow adds to the run, e.g. `user:<name>`, `project:<name>`."""
-        return list(self._run_row["system_tags"])
+    def user_tags(self) -> frozenset[str]:
+        """The tags users gave the run (`--tag`, `run.add_tag`): the ones that can be changed."""
+        return frozenset(self._run_row["tags"])
+
+    @property
+    def system_tags(self) -> frozenset[str]:
+        """The tags artiflow gave the run, e.g. `user:<name>`, `project:<name>`; they cannot be changed."""
+        return frozenset(self._run_row["system_tags"])
+
+
+def has_tags(run_row: dict[str, Any], tags: tuple[str, ...]) -> bool:
+    """Whether a run carries every one of `tags` (user or system tags)."""
+    return set(tags) <= {*run_row["tags"], *run_row["system_tags"]}
 
 
 class HasStatus:
@@ -117,13 +158,3 @@ class HasStatus:
         """
         status = self._row["status"]
         return "failed" if status == "running" and self._run_row.get("lost") else status
-
-    @property
-    def successful(self) -> bool:
-        """True when it finished and succeeded (a task's artifacts were stored)."""
-        return self.status == "succeeded"
-
-    @property
-    def finished(self) -> bool:
-        """True when it is over, successfully or not."""
-        return self.status != "running"

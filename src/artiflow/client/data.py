@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any, Iterator
 
 from ..datastore import ArtifactRef
 from ..exceptions import NotFound
-from .base import ClientObject
+from .base import UNSET, ClientObject
 from .pathspec import parse
 
 if TYPE_CHECKING:
@@ -14,7 +14,7 @@ if TYPE_CHECKING:
 
 
 class ArtifactNotFound(NotFound, AttributeError):
-    """A task has no artifact of this name (also an AttributeError, so `hasattr` works)."""
+    """A task has no artifact of this name (a KeyError for `task[name]`, an AttributeError so `hasattr` works)."""
 
 
 class TaskData:
@@ -86,15 +86,16 @@ class DataArtifact(ClientObject):
 
     _kind = "artifact"
 
-    def __init__(self, pathspec: str, *, _task: Task | None = None, _ref: ArtifactRef | None = None) -> None:
+    def __init__(self, pathspec: str, *, _task: Task | None = None, _ref: ArtifactRef | None = None,
+                 _namespace: Any = UNSET, _namespace_check: bool = True) -> None:
         flow, run_id, step, task_id, name = parse(pathspec, "artifact")
         if _task is None:
             from .task import Task
 
-            _task = Task(f"{flow}/{run_id}/{step}/{task_id}")
+            _task = Task(f"{flow}/{run_id}/{step}/{task_id}", _namespace=_namespace, _namespace_check=_namespace_check)
         if _ref is None:
             _ref = _task._ref(name)
-        super().__init__(f"{_task.pathspec}/{name}", _task._ctx)
+        super().__init__(f"{_task.pathspec}/{name}", _task._ctx, _task._namespace, _task._namespace_check)
         self._task = _task
         self._ref = _ref
 
@@ -139,6 +140,27 @@ class DataArtifact(ClientObject):
         return self._task.finished_at
 
     @property
-    def tags(self) -> list[str]:
-        """The run's user tags."""
+    def finished_at(self) -> Any:
+        """When the task that stored the artifact finished (Metaflow's alias of created_at)."""
+        return self._task.finished_at
+
+    @property
+    def origin_pathspec(self) -> str | None:
+        """This artifact in the task its task was cloned from by resume, or None."""
+        origin = self._task.origin_pathspec
+        return None if origin is None else f"{origin}/{self.name}"
+
+    @property
+    def tags(self) -> frozenset[str]:
+        """The run's tags (user and system tags)."""
         return self._task.tags
+
+    @property
+    def user_tags(self) -> frozenset[str]:
+        """The run's user tags."""
+        return self._task.user_tags
+
+    @property
+    def system_tags(self) -> frozenset[str]:
+        """The run's system tags."""
+        return self._task.system_tags

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Iterator
+from typing import Any, Iterable, Iterator
 
-from ..exceptions import NotFound
-from .base import ClientObject, HasStatus, RunFacts, check_flow, fetch_run, flow_names
+from ..exceptions import NamespaceMismatch, NotFound
+from . import tagging
+from .base import UNSET, ClientObject, HasStatus, RunFacts, check_flow, fetch_run, flow_names, has_tags
 from .context import Context, get_context, get_namespace, is_visible, listing, to_datetime
 from .pathspec import parse
 from .task import Step, Task, TaskData, step_order
@@ -34,16 +35,29 @@ class Metaflow:
 
 
 class Flow(ClientObject):
-    """A flow by name: its runs (newest first), filtered by the current namespace."""
+    """A flow by name: its runs (newest first), filtered by the namespace it was made in."""
 
     _kind = "flow"
 
-    def __init__(self, name: str, *, _ctx: Context | None = None) -> None:
-        if _ctx is None:
+    def __init__(self, name: str, *, _ctx: Context | None = None, _namespace: Any = UNSET,
+                 _namespace_check: bool = True) -> None:
+        direct = _ctx is None
+        if direct:
             (name,) = parse(name, "flow")
             _ctx = get_context()
             check_flow(_ctx, name)
-        super().__init__(name, _ctx)
+        super().__init__(name, _ctx, _namespace, _namespace_check)
+        if direct and self._namespace_check and not self._run_rows():
+            self._not_in_namespace()
+
+    def _not_in_namespace(self) -> None:
+        """Raise NamespaceMismatch for a flow none of whose runs is in this namespace, naming whose they are."""
+        owners = sorted({t for row in self._ctx.meta.runs(self.name) for t in row["system_tags"]
+                         if t.startswith("user:")})
+        hint = f", or namespace('{owners[0]}') to see that user's runs" if owners else ""
+        raise NamespaceMismatch(f"Flow {self.name} has no run in the current namespace '{self._namespace}': its runs "
+                                f"are in {listing(owners)}. Call namespace(None) to see runs of every "
+                                f"namespace{hint}.")
 
     @property
     def name(self) -> str:
@@ -55,22 +69,40 @@ class Flow(ClientObject):
         """A flow has no parent."""
         return None
 
+    @property
+    def tags(self) -> frozenset[str]:
+        """A flow has no tags (its runs do), as on Metaflow."""
+        return frozenset()
+
+    @property
+    def user_tags(self) -> frozenset[str]:
+        """A flow has no tags (its runs do)."""
+        return frozenset()
+
+    @property
+    def system_tags(self) -> frozenset[str]:
+        """A flow has no tags (its runs do)."""
+        return frozenset()
+
+    @property
+    def origin_pathspec(self) -> None:
+        """A flow is never resumed from anything (runs are)."""
+        return None
+
     def _run_rows(self) -> list[dict[str, Any]]:
-        """Rows of the runs visible in the current namespace, newest first (queried afresh)."""
-        ns = get_namespace()
+        """Rows of the runs visible in this flow's namespace, newest first (queried afresh)."""
+        ns = self._visible_ns
         return [row for row in self._ctx.meta.runs(self.name) if is_visible(row, ns)]
 
     def _run(self, row: dict[str, Any]) -> Run:
-        return Run(f"{self.name}/{row['run_id']}", _ctx=self._ctx, _row=row)
+        return Run(f"{self.name}/{row['run_id']}", _ctx=self._ctx, _row=row, **self._ns())
 
     def __iter__(self) -> Iterator[Run]:
         return iter([self._run(row) for row in self._run_rows()])
 
     def runs(self, *tags: str) -> list[Run]:
         """Visible runs that carry every given tag (user or system tags), newest first."""
-        wanted = set(tags)
-        return [self._run(row) for row in self._run_rows()
-                if wanted <= set(row["tags"]) | set(row["system_tags"])]
+        return [self._run(row) for row in self._run_rows() if has_tags(row, tags)]
 
     @property
     def latest_run(self) -> Run | None:
@@ -85,7 +117,7 @@ class Flow(ClientObject):
         return self._run(row) if row else None
 
     def __getitem__(self, run_id: str | int) -> Run:
-        row = fetch_run(self._ctx, self.name, run_id)
+        row = fetch_run(self._ctx, self.name, run_id, self._visible_ns)
         return self._run(row)
 
     def __contains__(self, run_id: object) -> bool:
@@ -93,7 +125,7 @@ class Flow(ClientObject):
             row = self._ctx.meta.run(self.name, int(run_id))  # type: ignore[arg-type]
         except (TypeError, ValueError):
             return False
-        return row is not None and is_visible(row, get_namespace())
+        return row is not None and is_visible(row, self._visible_ns)
 
     @property
     def created_at(self) -> datetime | None:
@@ -107,13 +139,13 @@ class Run(HasStatus, RunFacts, ClientObject):
 
     _kind = "run"
 
-    def __init__(self, pathspec: str, *, _ctx: Context | None = None, _row: dict[str, Any] | None = None) -> None:
-        if _ctx is None or _row is None:
+    def __init__(self, pathspec: str, *, _ctx: Context | None = None, _row: dict[str, Any] | None = None,
+                 _namespace: Any = UNSET, _namespace_check: bool = True) -> None:
+        super().__init__(pathspec, _ctx or get_context(), _namespace, _namespace_check)
+        if _row is None:
             flow, run_id = parse(pathspec, "run")
-            _ctx = _ctx or get_context()
-            _row = fetch_run(_ctx, flow, run_id)
-            pathspec = f"{flow}/{_row['run_id']}"
-        super().__init__(pathspec, _ctx)
+            _row = fetch_run(self._ctx, flow, run_id, self._visible_ns)
+            self._pathspec = f"{flow}/{_row['run_id']}"
         self._row = _row
         self._task_rows: list[dict[str, Any]] | None = None
 
@@ -126,7 +158,7 @@ class Run(HasStatus, RunFacts, ClientObject):
     @property
     def parent(self) -> Flow:
         """The flow of this run."""
-        return Flow(self.flow_name, _ctx=self._ctx)
+        return Flow(self.flow_name, _ctx=self._ctx, **self._ns())
 
     @property
     def created_at(self) -> datetime:
@@ -137,6 +169,29 @@ class Run(HasStatus, RunFacts, ClientObject):
     def finished_at(self) -> datetime | None:
         """When the run ended, or None while it runs."""
         return to_datetime(self._row["finished_at"])
+
+    @property
+    def successful(self) -> bool:
+        """True when the end step's task succeeded (as on Metaflow)."""
+        end = self.end_task
+        return end is not None and end.successful
+
+    @property
+    def finished(self) -> bool:
+        """True when the end step's task finished: a failed run is not finished (as on Metaflow)."""
+        end = self.end_task
+        return end is not None and end.finished
+
+    @property
+    def origin_pathspec(self) -> str | None:
+        """The run this one was resumed from (`Flow/run`), or None when it was not a resume."""
+        origin = self._row.get("origin_run_id")
+        return None if origin is None else f"{self.flow_name}/{origin}"
+
+    @property
+    def code(self) -> None:
+        """The run's code package: None, as for a local Metaflow run (no code package is made)."""
+        return None
 
     @property
     def _run_row(self) -> dict[str, Any]:
@@ -155,10 +210,12 @@ class Run(HasStatus, RunFacts, ClientObject):
         return self._task_rows
 
     def _step(self, name: str, rows: list[dict[str, Any]]) -> Step:
-        return Step(f"{self.pathspec}/{name}", _ctx=self._ctx, _run_row=self._row, _rows=rows)
+        return Step(f"{self.pathspec}/{name}", _ctx=self._ctx, _run_row=self._row, _rows=rows, **self._ns())
 
-    def steps(self) -> list[Step]:
-        """The steps that have tasks, in the order they started."""
+    def steps(self, *tags: str) -> list[Step]:
+        """The steps that have tasks, in the order they started; none unless the run has every given tag."""
+        if not has_tags(self._row, tags):
+            return []
         rows = self._tasks()
         return [self._step(name, [r for r in rows if r["step"] == name]) for name in step_order(rows)]
 
@@ -194,3 +251,28 @@ class Run(HasStatus, RunFacts, ClientObject):
     def _last_step(self) -> str:
         order = step_order(self._tasks())
         return order[-1] if order else "start"
+
+    # -- tag changes ----------------------------------------------------------------------------------
+    def add_tag(self, tag: str) -> None:
+        """Add a user tag (a tag that is already a system tag is left as it is)."""
+        self.replace_tags([], tagging.one_or_many(tag))
+
+    def add_tags(self, tags: Iterable[str]) -> None:
+        """Add user tags (those that are already system tags are left as they are)."""
+        self.replace_tags([], tags)
+
+    def remove_tag(self, tag: str) -> None:
+        """Remove a user tag (nothing happens if the run does not have it; a system tag is an error)."""
+        self.replace_tags(tagging.one_or_many(tag), [])
+
+    def remove_tags(self, tags: Iterable[str]) -> None:
+        """Remove user tags; all or nothing: if one is a system tag, none is removed."""
+        self.replace_tags(tags, [])
+
+    def replace_tag(self, tag_to_remove: str, tag_to_add: str) -> None:
+        """Remove one tag and add another, in one step (the removal first)."""
+        self.replace_tags(tagging.one_or_many(tag_to_remove), tagging.one_or_many(tag_to_add))
+
+    def replace_tags(self, tags_to_remove: Iterable[str], tags_to_add: Iterable[str]) -> None:
+        """Remove tags then add tags, in one transaction; this run object (and its steps) see the result."""
+        tagging.mutate(self._ctx.meta, self._row, tags_to_remove, tags_to_add)

@@ -2,19 +2,44 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import time
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Iterator
 
 from ..datastore import ArtifactRef
 from ..exceptions import ArtiflowException, NotFound
-from .base import ClientObject, HasStatus, RunFacts, fetch_run
+from .base import UNSET, ClientObject, HasStatus, RunFacts, fetch_run, has_tags
 from .context import Context, get_context, listing, to_datetime
 from .data import ArtifactNotFound, Artifacts, DataArtifact, TaskData
 from .pathspec import parse
+from .records import Attempt, Metadata, TaskException
+
+__all__ = ["Attempt", "Metadata", "Step", "Task", "TaskException", "step_order"]
+
+OWN_ROW_WAIT = 10.0  # seconds a running task waits to see its own task row (the runner commits it in batches)
 
 if TYPE_CHECKING:
     from .flow import Run
+
+
+def _is_own(pathspec: str) -> bool:
+    """Whether `pathspec` is (or holds) the task this process is running."""
+    from ..current import current
+
+    own = current.get("pathspec") if current.is_running_flow else None
+    return bool(own) and (own == pathspec or own.startswith(pathspec + "/"))
+
+
+def _poll(query: Any, seconds: float = OWN_ROW_WAIT) -> list[dict[str, Any]]:
+    """Query until it returns rows or `seconds` pass: a task may read itself before the runner commits its row."""
+    deadline = time.monotonic() + seconds
+    delay = 0.005
+    rows = query()
+    while not rows and time.monotonic() < deadline:
+        time.sleep(delay)
+        delay = min(delay * 2, 0.2)
+        rows = query()
+    return rows
 
 
 def step_order(task_rows: list[dict[str, Any]]) -> list[str]:
@@ -28,8 +53,9 @@ def step_order(task_rows: list[dict[str, Any]]) -> list[str]:
 class _InRun(RunFacts, ClientObject):
     """A step or task: knows its run's row (tags, user) without querying it again."""
 
-    def __init__(self, pathspec: str, ctx: Context, run_row: dict[str, Any]) -> None:
-        super().__init__(pathspec, ctx)
+    def __init__(self, pathspec: str, ctx: Context, run_row: dict[str, Any], namespace: Any = UNSET,
+                 namespace_check: bool = True) -> None:
+        super().__init__(pathspec, ctx, namespace, namespace_check)
         self._run_row = run_row
 
     @property
@@ -42,6 +68,10 @@ class _InRun(RunFacts, ClientObject):
         """The run's id, as a number."""
         return self._run_row["run_id"]
 
+    def _run_origin(self) -> str | None:
+        origin = self._run_row.get("origin_run_id")
+        return None if origin is None else f"{self.flow_name}/{origin}"
+
 
 class Step(_InRun):
     """A step of a run: its tasks (one, or one per foreach element)."""
@@ -49,17 +79,22 @@ class Step(_InRun):
     _kind = "step"
 
     def __init__(self, pathspec: str, *, _ctx: Context | None = None, _run_row: dict[str, Any] | None = None,
-                 _rows: list[dict[str, Any]] | None = None) -> None:
+                 _rows: list[dict[str, Any]] | None = None, _namespace: Any = UNSET,
+                 _namespace_check: bool = True) -> None:
         flow, run_id, name = parse(pathspec, "step")
         ctx = _ctx or get_context()
-        run_row = _run_row or fetch_run(ctx, flow, run_id)
-        super().__init__(f"{flow}/{run_row['run_id']}/{name}", ctx, run_row)
+        super().__init__(pathspec, ctx, _run_row or {}, _namespace, _namespace_check)
+        if _run_row is None:
+            self._run_row = fetch_run(ctx, flow, run_id, self._visible_ns)
+        self._pathspec = f"{flow}/{self._run_row['run_id']}/{name}"
         self._rows = sorted(_rows if _rows is not None else self._query_rows(name), key=lambda r: r["task_id"])
         self._ref_cache: dict[str, dict[int, ArtifactRef]] = {}
 
     def _query_rows(self, name: str) -> list[dict[str, Any]]:
         """This step's task rows; NotFound listing the run's steps when it has none."""
         rows = self._ctx.meta.tasks(self.flow_name, self.run_id, name)
+        if not rows and _is_own(self.pathspec):
+            rows = _poll(lambda: self._ctx.meta.tasks(self.flow_name, self.run_id, name))
         if not rows:
             run = f"{self.flow_name}/{self.run_id}"
             steps = step_order(self._ctx.meta.tasks(self.flow_name, self.run_id))
@@ -76,14 +111,60 @@ class Step(_InRun):
         """The run of this step."""
         from .flow import Run
 
-        return Run(f"{self.flow_name}/{self.run_id}", _ctx=self._ctx, _row=self._run_row)
+        return Run(f"{self.flow_name}/{self.run_id}", _ctx=self._ctx, _row=self._run_row, **self._ns())
 
     def _task(self, row: dict[str, Any]) -> Task:
-        return Task(f"{self.pathspec}/{row['task_id']}", _ctx=self._ctx, _run_row=self._run_row, _row=row, _step=self)
+        return Task(f"{self.pathspec}/{row['task_id']}", _ctx=self._ctx, _run_row=self._run_row, _row=row, _step=self,
+                    **self._ns())
 
-    def tasks(self) -> list[Task]:
-        """Every task of the step, by task id."""
+    def _sibling(self, name: str) -> Step:
+        return Step(f"{self.flow_name}/{self.run_id}/{name}", _ctx=self._ctx, _run_row=self._run_row, **self._ns())
+
+    def tasks(self, *tags: str) -> list[Task]:
+        """Every task of the step, by task id; none unless the run has every given tag."""
+        if not has_tags(self._run_row, tags):
+            return []
         return [self._task(row) for row in self._rows]
+
+    def control_tasks(self, *tags: str) -> list[Task]:
+        """The control tasks of the step (a @parallel step's or an unbounded foreach's coordinating task)."""
+        if not has_tags(self._run_row, tags):
+            return []
+        ids = self._ctx.meta.tasks_with_metadata(self.flow_name, self.run_id, self.name, "internal_task_type",
+                                                 "control")
+        return [self._task(row) for row in self._rows if row["task_id"] in ids]
+
+    @property
+    def control_task(self) -> Task | None:
+        """The step's first control task, or None when it has none."""
+        tasks = self.control_tasks()
+        return tasks[0] if tasks else None
+
+    @property
+    def parent_steps(self) -> list[Step]:
+        """The steps whose tasks fed this step's tasks (none for start), in the order they ran."""
+        names = {parent.split("/")[0] for row in self._rows for parent in row["parents"]}
+        order = step_order(self._ctx.meta.tasks(self.flow_name, self.run_id))
+        return [self._sibling(name) for name in order if name in names]
+
+    @property
+    def child_steps(self) -> list[Step]:
+        """The steps that ran on this step's tasks' output (none for end), in the order they ran."""
+        rows = self._ctx.meta.tasks(self.flow_name, self.run_id)
+        mine = {f"{self.name}/{row['task_id']}" for row in self._rows}
+        names = {row["step"] for row in rows if mine.intersection(row["parents"])}
+        return [self._sibling(name) for name in step_order(rows) if name in names]
+
+    @property
+    def origin_pathspec(self) -> str | None:
+        """This step in the run this run was resumed from, or None when the run is not a resume."""
+        origin = self._run_origin()
+        return None if origin is None else f"{origin}/{self.name}"
+
+    @property
+    def environment_info(self) -> None:
+        """Information on the step's environment: None, as for local Metaflow runs without a code package."""
+        return None
 
     def __iter__(self) -> Iterator[Task]:
         return iter(self.tasks())
@@ -93,6 +174,10 @@ class Step(_InRun):
 
     def __getitem__(self, task_id: str | int) -> Task:
         row = next((r for r in self._rows if str(r["task_id"]) == str(task_id).strip()), None)
+        if row is None and _is_own(f"{self.pathspec}/{str(task_id).strip()}"):
+            query = lambda: [r for r in self._ctx.meta.tasks(self.flow_name, self.run_id, self.name)  # noqa: E731
+                             if str(r["task_id"]) == str(task_id).strip()]
+            row = next(iter(_poll(query)), None)
         if row is None:
             raise NotFound(f"Task {self.pathspec}/{task_id} does not exist; tasks of {self.pathspec}: "
                            f"{listing(r['task_id'] for r in self._rows)}.")
@@ -133,72 +218,29 @@ class Step(_InRun):
         return self._ref_cache[name]
 
 
-@dataclass(frozen=True)
-class TaskException:
-    """The exception a task attempt raised: its type name, message and formatted traceback."""
-
-    type: str
-    message: str
-    traceback: str
-
-    def __str__(self) -> str:
-        return f"{self.type}: {self.message}"
-
-
-def _exception(record: dict[str, Any] | None) -> TaskException | None:
-    if not record:
-        return None
-    return TaskException(record.get("type", ""), record.get("message", ""), record.get("traceback", ""))
-
-
-class Attempt:
-    """One attempt of a task (a retry is a new attempt): status, times, logs and exception."""
-
-    def __init__(self, row: dict[str, Any], ctx: Context) -> None:
-        self._row = row
-        self._ctx = ctx
-        self.number: int = row["attempt"]
-        self.status: str = row["status"]
-        self.started_at = to_datetime(row["started_at"])
-        self.finished_at = to_datetime(row["finished_at"])
-        self.exception = _exception(row["exception"])
-
-    def _log(self, key: str | None) -> str:
-        return "" if not key else bytes(self._ctx.store.get_bytes(key)).decode("utf-8", errors="replace")
-
-    @property
-    def stdout(self) -> str:
-        """What this attempt printed to stdout."""
-        return self._log(self._row["stdout_key"])
-
-    @property
-    def stderr(self) -> str:
-        """What this attempt printed to stderr."""
-        return self._log(self._row["stderr_key"])
-
-    def __repr__(self) -> str:
-        return f"<Attempt {self.number} {self.status}>"
-
-
 class Task(HasStatus, _InRun):
     """One execution of a step: its artifacts, logs, status and foreach position."""
 
     _kind = "task"
 
     def __init__(self, pathspec: str, *, _ctx: Context | None = None, _run_row: dict[str, Any] | None = None,
-                 _row: dict[str, Any] | None = None, _step: Step | None = None) -> None:
+                 _row: dict[str, Any] | None = None, _step: Step | None = None, _namespace: Any = UNSET,
+                 _namespace_check: bool = True) -> None:
         flow, run_id, step, task_id = parse(pathspec, "task")
         ctx = _ctx or get_context()
-        run_row = _run_row or fetch_run(ctx, flow, run_id)
-        super().__init__(f"{flow}/{run_row['run_id']}/{step}/{task_id}", ctx, run_row)
+        super().__init__(pathspec, ctx, _run_row or {}, _namespace, _namespace_check)
+        if _run_row is None:
+            self._run_row = fetch_run(ctx, flow, run_id, self._visible_ns)
+        self._pathspec = f"{flow}/{self._run_row['run_id']}/{step}/{task_id}"
         if _row is None:
-            _step = Step(f"{flow}/{run_id}/{step}", _ctx=ctx, _run_row=run_row)
+            _step = Step(f"{flow}/{run_id}/{step}", _ctx=ctx, _run_row=self._run_row, **self._ns())
             _row = _step[task_id]._row
         self._row = _row
         self._step = _step
         self._refs: dict[str, ArtifactRef] | None = None
         self._data: TaskData | None = None
         self._attempts: list[Attempt] | None = None
+        self._metadata_rows: list[dict[str, Any]] | None = None
 
     # -- position and status -------------------------------------------------------------------------
     @property
@@ -210,13 +252,28 @@ class Task(HasStatus, _InRun):
     def parent(self) -> Step:
         """The step of this task."""
         if self._step is None:
-            self._step = Step(self.pathspec.rsplit("/", 1)[0], _ctx=self._ctx, _run_row=self._run_row)
+            self._step = Step(self.pathspec.rsplit("/", 1)[0], _ctx=self._ctx, _run_row=self._run_row, **self._ns())
         return self._step
+
+    @property
+    def successful(self) -> bool:
+        """True when the task's latest attempt succeeded (a failure caught by @catch is not a success)."""
+        return self.status == "succeeded"
+
+    @property
+    def finished(self) -> bool:
+        """True when the task completed: it succeeded, or @catch caught its failure (as on Metaflow)."""
+        return self.status in ("succeeded", "caught")
 
     @property
     def attempt(self) -> int:
         """The number of the task's latest attempt (0 for the first; retries count up)."""
         return self._row.get("attempt") or 0
+
+    @property
+    def current_attempt(self) -> int:
+        """The latest attempt that started, from the task's `attempt` metadata (Metaflow's name)."""
+        return int(self.metadata_dict.get("attempt", self.attempt))
 
     @property
     def created_at(self) -> datetime:
@@ -241,8 +298,67 @@ class Task(HasStatus, _InRun):
 
     @property
     def origin_pathspec(self) -> str | None:
-        """The task this one was cloned from (by resume or caching), if any."""
+        """The task of an earlier run this one was cloned from by resume, or None when it ran here."""
         return self._row.get("origin")
+
+    @property
+    def runtime_name(self) -> str | None:
+        """Where the task ran, from the run's `runtime:<name>` tag; None when the run has none."""
+        return next((t.split(":", 1)[1] for t in sorted(self.tags) if t.startswith("runtime:")), None)
+
+    @property
+    def code(self) -> None:
+        """The task's code package: None, as for a local Metaflow run (no code package is made)."""
+        return None
+
+    @property
+    def environment_info(self) -> None:
+        """Information on the task's environment: None, as for local Metaflow runs without a code package."""
+        return None
+
+    # -- the task graph ---------------------------------------------------------------------------------
+    @property
+    def parent_task_pathspecs(self) -> list[str]:
+        """Pathspecs of the tasks whose output this task started from (none for start)."""
+        return [f"{self.flow_name}/{self.run_id}/{parent}" for parent in self._row["parents"]]
+
+    @property
+    def child_task_pathspecs(self) -> list[str]:
+        """Pathspecs of the tasks that started from this task's output (none for end)."""
+        me = f"{self.step_name}/{self._row['task_id']}"
+        rows = self._ctx.meta.tasks(self.flow_name, self.run_id)
+        prefix = f"{self.flow_name}/{self.run_id}"
+        return [f"{prefix}/{row['step']}/{row['task_id']}" for row in rows if me in row["parents"]]
+
+    @property
+    def parent_tasks(self) -> list[Task]:
+        """The tasks whose output this task started from (none for start)."""
+        return [Task(pathspec, _ctx=self._ctx, _run_row=self._run_row, _namespace_check=False)
+                for pathspec in self.parent_task_pathspecs]
+
+    @property
+    def child_tasks(self) -> list[Task]:
+        """The tasks that started from this task's output (none for end)."""
+        return [Task(pathspec, _ctx=self._ctx, _run_row=self._run_row, _namespace_check=False)
+                for pathspec in self.child_task_pathspecs]
+
+    # -- metadata -------------------------------------------------------------------------------------
+    def _metadata(self) -> list[dict[str, Any]]:
+        if self._metadata_rows is None:
+            self._metadata_rows = self._ctx.meta.task_metadata(self.flow_name, self.run_id, self.step_name,
+                                                               self._row["task_id"])
+        return self._metadata_rows
+
+    @property
+    def metadata(self) -> list[Metadata]:
+        """Every metadata entry the task recorded, all attempts, oldest first (e.g. `attempt`, `origin-run-id`)."""
+        return [Metadata(row["field"], row["value"], int(row["ts"] * 1000), row["type"], self)
+                for row in self._metadata()]
+
+    @property
+    def metadata_dict(self) -> dict[str, str]:
+        """Each metadata field's latest value."""
+        return {row["field"]: row["value"] for row in self._metadata()}
 
     # -- attempts, logs, exception -------------------------------------------------------------------
     @property
@@ -268,6 +384,28 @@ class Task(HasStatus, _InRun):
         """What the latest attempt printed to stderr."""
         latest = self._latest()
         return latest.stderr if latest else ""
+
+    @property
+    def stdout_size(self) -> int:
+        """The size in bytes of the latest attempt's stdout."""
+        latest = self._latest()
+        return len(latest._log_bytes("stdout")) if latest else 0
+
+    @property
+    def stderr_size(self) -> int:
+        """The size in bytes of the latest attempt's stderr."""
+        latest = self._latest()
+        return len(latest._log_bytes("stderr")) if latest else 0
+
+    def loglines(self, stream: str, as_unicode: bool = True,
+                 meta_dict: Any = None) -> Iterator[tuple[datetime | None, Any]]:
+        """(timestamp, line) pairs of the latest attempt's `stdout` or `stderr` (UTC; the attempt's end time)."""
+        latest = self._latest()
+        if latest is None:
+            if stream not in ("stdout", "stderr"):
+                raise ValueError(f"Unknown log stream {stream!r}: use 'stdout' or 'stderr'.")
+            return iter(())
+        return latest.loglines(stream, as_unicode)
 
     @property
     def exception(self) -> TaskException | None:

@@ -193,8 +193,10 @@ class SQLiteMetadata:
         """
         now = time.time()
         where = (flow, run_id, step, task_id)
-        attempt_status = "failed" if status == "caught" else status
+        attempt_status = status
         statements = [
+            # a task's artifacts are those of its latest attempt that ended (a failed one's, for debugging)
+            ("DELETE FROM artifacts WHERE flow = ? AND run_id = ? AND step = ? AND task_id = ?", where),
             ("UPDATE tasks SET status = ?, finished_at = ?, transition = ? "
              "WHERE flow = ? AND run_id = ? AND step = ? AND task_id = ?",
              (status, now, json.dumps(transition) if transition else None, *where)),
@@ -253,6 +255,46 @@ class SQLiteMetadata:
         for row in rows:
             row["tags"] = json.loads(row["tags"] or "[]")
         return rows
+
+    # -- tag changes (the client: run.add_tag & co, also from inside a running step) -------------
+    def mutate_run_tags(self, flow: str, run_id: int, remove: Iterable[str], add: Iterable[str],
+                        check: Any = None) -> tuple[list[str], list[str]] | None:
+        """Remove, then add, user tags of a run in one short transaction; returns (user tags, system tags).
+
+        A tag to add that is already a system tag is skipped. `check(user, system)` runs inside the
+        transaction before anything changes (it raises to refuse the change). None when the run is unknown.
+        """
+        conn = self.conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            if conn.execute("SELECT 1 FROM runs WHERE flow = ? AND run_id = ?", (flow, run_id)).fetchone() is None:
+                conn.execute("ROLLBACK")
+                return None
+            rows = conn.execute("SELECT tag, system FROM run_tags WHERE flow = ? AND run_id = ?",
+                                (flow, run_id)).fetchall()
+            system = sorted(tag for tag, is_system in rows if is_system)
+            user = sorted(tag for tag, is_system in rows if not is_system)
+            if check is not None:
+                check(user, system)
+            for tag in remove:
+                conn.execute("DELETE FROM run_tags WHERE flow = ? AND run_id = ? AND tag = ? AND system = 0",
+                             (flow, run_id, tag))
+            for tag in add:
+                if tag not in system:
+                    conn.execute("INSERT OR IGNORE INTO run_tags VALUES (?, ?, ?, 0)", (flow, run_id, tag))
+            after = conn.execute("SELECT tag FROM run_tags WHERE flow = ? AND run_id = ? AND system = 0",
+                                 (flow, run_id)).fetchall()
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        return sorted(tag for (tag,) in after), system
+
+    def tasks_with_metadata(self, flow: str, run_id: int, step: str, field: str, value: str) -> set[int]:
+        """Ids of a step's tasks that recorded the metadata entry `field` = `value` (e.g. control tasks)."""
+        rows = self._query("SELECT DISTINCT task_id FROM task_metadata WHERE flow = ? AND run_id = ? AND step = ? "
+                           "AND field = ? AND value = ?", (flow, run_id, step, field, value))
+        return {r["task_id"] for r in rows}
 
     # -- reads (the client and the CLI) ---------------------------------------------------------
     def flows(self) -> list[str]:

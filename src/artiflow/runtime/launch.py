@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import json
 import time
-from typing import Any
+from typing import Any, Callable
 
 from ..config import Config, load_config
 from ..datastore import ArtifactRef, ContentStore, open_store
 from ..exceptions import CommandError
 from ..flow_decorators import project_info
+from ..flowspec import flow_constants
 from ..graph import FlowGraph
 from ..metadata import SQLiteMetadata, open_metadata
 from .console import Console
@@ -32,10 +33,15 @@ def _open(datastore_root: str | None) -> tuple[Config, ContentStore, SQLiteMetad
 
 
 def start_run(flow_cls: type, graph: FlowGraph, param_values: dict[str, Any], options: RunOptions,
-              run_id_file: str | None, datastore_root: str | None) -> bool:
-    """Run the flow once; True if every task succeeded."""
+              run_id_file: str | None, datastore_root: str | None, configs: dict[str, Any] | None = None) -> bool:
+    """Run the flow once; True if every task succeeded.
+
+    `configs` (flow config values by attribute) are stored like parameters: read-only artifacts of
+    every step, plain dicts for any reader; they are not among the run's shown parameter values.
+    """
     config, store, metadata = _open(datastore_root)
-    params = {name: store.save(name, value) for name, value in param_values.items()}
+    values = {**flow_constants(flow_cls), **param_values, **(configs or {})}
+    params = {name: store.save(name, value) for name, value in values.items()}
     shown = {name: _json_safe(value) for name, value in param_values.items()}
     run_id = metadata.new_run(graph.name, config.user, options.tags, shown, params,
                               system_tags=project_info(flow_cls, config.user).get("tags", []))
@@ -60,6 +66,23 @@ def resume_run(flow_cls: type, graph: FlowGraph, step: str | None, origin_run_id
     console.info(f"Resuming {graph.name}/{origin['run_id']} as run {graph.name}/{run_id} from {where} "
                  f"(user {config.user}).")
     return _execute(flow_cls, graph, store, metadata, config, run_id, params, options, run_id_file, console, plan)
+
+
+def origin_configs(flow_cls: type, given: str | None, datastore_root: str | None,
+                   fresh: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    """The config values of the run to resume (those it lacks, e.g. a Config added since, from `fresh()`)."""
+    from ..configs import flow_configs
+
+    declared = flow_configs(flow_cls)
+    if not declared:
+        return {}
+    config, store, metadata = _open(datastore_root)
+    origin = find_origin(metadata, flow_cls.__name__, given, config.user)
+    refs = origin["param_refs"]
+    values = {attr: store.load(refs[attr]) for attr in declared if attr in refs}
+    if len(values) < len(declared):
+        values = {**fresh(), **values}
+    return values
 
 
 def find_origin(metadata: SQLiteMetadata, flow: str, given: str | None, user: str) -> dict[str, Any]:

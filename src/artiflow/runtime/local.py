@@ -46,8 +46,16 @@ class Finished:
     def death_reason(self) -> str:
         if os.WIFSIGNALED(self.exit_status):
             sig = os.WTERMSIG(self.exit_status)
-            return f"killed by signal {sig} ({signal.Signals(sig).name})"
+            name = signal.Signals(sig).name
+            what = SIGNAL_WORDS.get(name)
+            return f"was killed by signal {sig} ({name}{': ' + what if what else ''})"
         return f"exited with code {os.waitstatus_to_exitcode(self.exit_status)} before reporting a result"
+
+
+# What a signal that ends a task usually means, in words people search for.
+SIGNAL_WORDS = {"SIGSEGV": "segmentation fault", "SIGBUS": "bus error", "SIGABRT": "aborted",
+                "SIGFPE": "floating point exception", "SIGILL": "illegal instruction",
+                "SIGKILL": "killed, e.g. out of memory or by a user"}
 
 
 OutputCallback = Callable[[TaskSpec, str, str], None]
@@ -66,6 +74,16 @@ def _readable(fd: int) -> bool:
     import select
 
     return bool(select.select([fd], [], [], 0)[0])
+
+
+def _run_exit_handlers() -> None:
+    """Run the task's atexit handlers (a failing one prints its error, as Python does at exit)."""
+    import atexit
+
+    try:
+        atexit._run_exitfuncs()
+    except BaseException:  # noqa: BLE001 - an exit handler's error must not lose the task's result
+        pass
 
 
 def _parent_death_signal() -> Callable[[], None]:
@@ -147,6 +165,9 @@ class LocalExecutor:
             os.dup2(pipes["stderr"][1], 2)
             sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]
             result = self.work(spec)
+            sys.stdout.flush()
+            sys.stderr.flush()
+            _run_exit_handlers()  # as when a task's own process ends (os._exit below skips them)
             sys.stdout.flush()
             sys.stderr.flush()
             payload = pickle.dumps(result, protocol=5)

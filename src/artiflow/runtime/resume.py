@@ -18,14 +18,21 @@ from ..metadata import SQLiteMetadata
 
 
 def descendants(graph: FlowGraph, steps: set[str], include_self: bool) -> set[str]:
-    """Every step reachable from `steps` (and the steps themselves if include_self)."""
+    """Every step reachable from `steps` going forward (and the steps themselves if include_self).
+
+    A loop's back edge is not followed: the visits of a loop before its failure are reused.
+    """
     found = set(steps) if include_self else set()
-    todo = [child for s in steps for child in graph[s].out]
+
+    def forward(name: str) -> list[str]:
+        return [child for child in graph[name].out if (name, child) not in graph.back_edges]
+
+    todo = [child for s in steps for child in forward(s)]
     while todo:
         name = todo.pop()
         if name not in found:
             found.add(name)
-            todo.extend(graph[name].out)
+            todo.extend(forward(name))
     return found
 
 
@@ -40,7 +47,7 @@ class ResumePlan:
         self.origin = origin
         flow, run_id = origin["flow"], origin["run_id"]
         tasks = metadata.tasks(flow, run_id)
-        incomplete = {t["step"] for t in tasks if t["status"] != "succeeded"}
+        incomplete = {t["step"] for t in tasks if t["status"] != "succeeded"}  # a caught failure runs again
         if step is not None:
             if step not in graph:
                 raise CommandError(f"resume {step}: the flow {graph.name} has no step '{step}'; its steps are: "
@@ -53,23 +60,28 @@ class ResumePlan:
                     f"Run {flow}/{run_id} succeeded: there is nothing to resume. To run again from a step, name "
                     f"it: resume STEP (e.g. resume {next(iter(graph)).name}).")
             failed = incomplete & set(n.name for n in graph)
-            self.rerun = descendants(graph, failed, include_self=False)
+            # a @parallel gang runs whole: a step with a failed gang member runs again entirely
+            gangs = {name for name in failed if graph[name].parallel_step}
+            self.rerun = descendants(graph, failed, include_self=False) | gangs
             order = [n.name for n in graph]
             self.resume_point = min(failed, key=order.index) if failed else None
         artifacts = metadata.artifacts_of_run(flow, run_id)
         logs = metadata.last_logs_of_run(flow, run_id)
         for task in tasks:
             task["logs"] = logs.get((task["step"], task["task_id"]), (None, None))
-        self.reusable = {
-            _place(t["step"], [f["index"] for f in t["foreach_stack"]]): (t, artifacts.get((t["step"], t["task_id"]), {}))
-            for t in tasks if t["status"] == "succeeded" and t["transition"] is not None
-        }
+        # a place (step, foreach indices) holds one task per visit: several when a switch loops back
+        self.reusable: dict[tuple, list[tuple[dict[str, Any], dict[str, ArtifactRef]] | None]] = {}
+        for t in sorted(tasks, key=lambda t: t["task_id"]):
+            visits = self.reusable.setdefault(_place(t["step"], [f["index"] for f in t["foreach_stack"]]), [])
+            ok = t["status"] == "succeeded" and t["transition"] is not None
+            visits.append((t, artifacts.get((t["step"], t["task_id"]), {})) if ok else None)
 
-    def find(self, step: str, frames: list[Frame]) -> tuple[dict[str, Any], dict[str, ArtifactRef]] | None:
-        """The origin task to reuse for this place, or None if it must run."""
+    def find(self, step: str, frames: list[Frame], visit: int = 0) -> tuple[dict[str, Any], dict[str, ArtifactRef]] | None:
+        """The origin task to reuse for this place and visit, or None if it must run."""
         if step in self.rerun:
             return None
-        return self.reusable.get(_place(step, [f.index for f in frames]))
+        visits = self.reusable.get(_place(step, [f.index for f in frames]), [])
+        return visits[visit] if visit < len(visits) else None
 
 
 def origin_pathspec(row: dict[str, Any]) -> str:

@@ -8,6 +8,7 @@ tasks instead of running them.
 from __future__ import annotations
 
 import dataclasses
+import platform
 import signal
 import sys
 import time
@@ -17,15 +18,18 @@ from typing import Any
 
 from ..datastore import ArtifactRef, ContentStore
 from ..decorators import CaughtException, StepDecorator, all_step_decorators, step_decorators
+from ..exceptions import FailureHandledByCatch, TimeoutException, qualified_type_name
 from ..flowspec import FlowSpec, Frame
 from ..graph import FlowGraph
 from ..metadata import SQLiteMetadata
 from ..metadata.sqlite import HEARTBEAT_SECONDS
 from .console import Console
+from .gangs import Gangs
+from .hooks import MetadataEntry
 from .local import STOP_SIGNALS, Finished, LocalExecutor
 from .resume import ResumePlan, origin_pathspec
 from .rng import TaskRandomness
-from .spec import InputSpec, TaskResult, TaskSpec
+from .spec import CatchPlan, InputSpec, ParallelInfo, TaskResult, TaskSpec
 from .task import run_task
 
 
@@ -39,6 +43,14 @@ class RunOptions:
     quiet: bool = False
     with_decorators: list[StepDecorator] = field(default_factory=list)
     origin_run_id: int | None = None
+
+
+PARALLEL_VAR = "_parallel_ubf_iter"  # the foreach frame of a num_parallel gang (its value: the node index)
+TIMEOUT_GRACE_SECONDS = 5.0  # how long past its @timeout a task that ignores the alarm may run before it is killed
+
+
+def _summary(exception: dict | None) -> str:
+    return f"{exception['type']}: {exception['message']}" if exception else "no error"
 
 
 @dataclass
@@ -72,6 +84,8 @@ class Scheduler:
         self.timed_out: set[int] = set()
         self.pids: dict[int, int] = {}                       # task id → pid of its running attempt
         self.waiting_joins: dict[tuple, dict[Any, InputSpec]] = {}
+        self.gangs = Gangs()                                 # num_parallel tasks that start and end together
+        self.visits: dict[tuple, int] = {}                   # (step, foreach indices) → tasks made there so far
         self.failures: list[Failure] = []
         self.task_count = 0
         self.reused_count = 0
@@ -133,19 +147,41 @@ class Scheduler:
         self.ready.extend(due)
 
     def _launch_ready(self) -> None:
-        while self.ready and len(self.executor) < self.options.max_workers:
-            spec = self.ready.popleft()
+        while self.ready and (len(self.executor) < self.options.max_workers or self.ready[0].parallel is not None):
+            spec = self._prepare_attempt(self.ready.popleft())  # a gang starts whole, even past --max-workers
             parents = [f"{i.step}/{i.task_id}" for i in spec.inputs]
             self.metadata.start_task(self.flow_name, self.run_id, spec.step, spec.task_id, spec.attempt,
                                      [f.describe() for f in spec.frames], parents)
+            if spec.attempt == 0:
+                self.metadata.add_task_metadata(self.flow_name, self.run_id, spec.step, spec.task_id, 0,
+                                                self._first_metadata(spec))
             if not self.options.quiet:
                 retry = f" (retry {spec.attempt})" if spec.attempt else ""
                 self.console.task_line(spec, "stdout", f"Task is starting{retry}.")
             pid = self.executor.submit(spec)
             self.pids[spec.task_id] = pid
-            timeout = self.decorators[spec.step].get("timeout")
-            if timeout is not None:
-                self.deadlines[pid] = (time.time() + timeout.limit, timeout.limit)
+            if spec.timeout:  # the task stops itself at the limit; this is for a task that cannot
+                grace = max(TIMEOUT_GRACE_SECONDS, 0.1 * spec.timeout)
+                self.deadlines[pid] = (time.time() + spec.timeout + grace, spec.timeout)
+
+    def _first_metadata(self, spec: TaskSpec) -> list[MetadataEntry]:
+        """What every task records when it first starts (Metaflow's task metadata fields)."""
+        entries = [MetadataEntry("python_version", platform.python_version(), "python_version")]
+        if self.options.origin_run_id is not None:
+            entries.append(MetadataEntry("origin-run-id", str(self.options.origin_run_id), "origin-run-id"))
+        if spec.parallel is not None and spec.parallel.node_index == 0:
+            entries.append(MetadataEntry("internal_task_type", "control", "internal_task_type"))
+        return entries
+
+    def _prepare_attempt(self, spec: TaskSpec) -> TaskSpec:
+        """The attempt's own settings: its @timeout, and @catch on the last attempt (not on a foreach split)."""
+        decorators = self.decorators[spec.step]
+        timeout, retry, catch = decorators.get("timeout"), decorators.get("retry"), decorators.get("catch")
+        last = retry is None or spec.attempt >= retry.times
+        plan = None
+        if catch is not None and last and not self.graph[spec.step].fans_out:
+            plan = CatchPlan(catch.var, bool(catch.print_exception))
+        return dataclasses.replace(spec, catch=plan, timeout=timeout.limit if timeout is not None else 0.0)
 
     def _enforce_timeouts(self) -> None:
         now = time.time()
@@ -176,52 +212,78 @@ class Scheduler:
                                   result.transition() if result is not None and result.ok else None,
                                   finished.result.metadata if finished.result is not None else ())
 
-    def _on_finished(self, finished: Finished) -> None:
+    def _outcome(self, finished: Finished) -> tuple[TaskResult | None, dict | None]:
+        """(the result, None) for a task that succeeded (or was caught), else (its result if any, the error)."""
         pid = self.pids.pop(finished.spec.task_id, None)
         limit = self.deadlines.pop(pid, (0, 0))[1] if pid is not None else 0
         result = finished.result
         if pid in self.timed_out:
             self.timed_out.discard(pid)
-            exception = {"type": "TimeoutError", "traceback": "",
-                         "message": f"the task ran longer than its @timeout of {limit:g} s and was stopped"}
-        elif result is not None and result.ok:
-            exception = self._split_problem(finished.spec, result)
-            if exception is None:
-                self._succeeded(finished, result)
-                return
-        elif result is not None:
-            exception = result.exception or {"type": "Error", "message": "unknown", "traceback": ""}
+            return None, {"type": "TimeoutException", "qualified_type": qualified_type_name(TimeoutException),
+                          "traceback": "", "message": f"the task ran longer than its @timeout of {limit:g} s and "
+                                                      "did not stop by itself, so it was killed"}
+        if result is not None and result.ok:
+            problem = self._split_problem(finished.spec, result)
+            return (result, None) if problem is None else (result, problem)
+        if result is not None:
+            return result, result.exception or {"type": "Error", "message": "unknown", "traceback": ""}
+        message = f"the task process {finished.death_reason()}"
+        finished.stderr += f"\n[artiflow] The task died: {message}.\n".encode()  # kept with the task's own stderr
+        return None, {"type": "TaskDied", "message": message, "traceback": ""}
+
+    def _on_finished(self, finished: Finished) -> None:
+        result, exception = self._outcome(finished)
+        gang = self.gangs.pop_member(finished.spec.task_id)
+        if gang is not None:
+            self._gang_member_finished(gang, finished, result, exception)
+        elif exception is None:
+            self._succeeded(finished, result)
         else:
-            exception = {"type": "TaskDied", "message": f"the task process {finished.death_reason()}", "traceback": ""}
-        self._failed(finished, exception)
+            self._failed(finished, result, exception)
 
-    def _succeeded(self, finished: Finished, result: TaskResult) -> None:
+    def _succeeded(self, finished: Finished, result: TaskResult, advance: bool = True) -> None:
         catch = self.decorators[finished.spec.step].get("catch")
-        if catch is not None and catch.var and catch.var not in result.artifacts:
-            result.artifacts[catch.var] = self.store.save(catch.var, None)  # as in Metaflow: None when it worked
-        self._record(finished, "succeeded", result.artifacts, None, result)
-        if not self.options.quiet:
-            self.console.task_line(finished.spec, "stdout", "Task finished successfully.")
-        self._advance(finished.spec, result)
+        if result.caught:
+            self._record(finished, "caught", result.artifacts, None, result)
+            if not self.options.quiet:
+                self.console.task_line(finished.spec, "stderr", f"Task failed ({_summary(result.exception)}) but "
+                                       "@catch stored the error; the run goes on.")
+        else:
+            if catch is not None and catch.var and catch.var not in result.artifacts:
+                result.artifacts[catch.var] = self.store.save(catch.var, None)  # as in Metaflow: None when it worked
+            self._record(finished, "succeeded", result.artifacts, None, result)
+            if not self.options.quiet:
+                self.console.task_line(finished.spec, "stdout", "Task finished successfully.")
+        if advance:
+            self._advance(finished.spec, result)
 
-    def _failed(self, finished: Finished, exception: dict) -> None:
+    def _retry_wait(self, spec: TaskSpec) -> float | None:
+        """Seconds before the next attempt, or None when the step has no retry left."""
+        retry = self.decorators[spec.step].get("retry")
+        if retry is None or spec.attempt >= retry.times:
+            return None
+        return float(retry.minutes_between_retries or 0) * 60
+
+    def _failed(self, finished: Finished, result: TaskResult | None, exception: dict) -> None:
         spec = finished.spec
-        decorators = self.decorators[spec.step]
-        retry = decorators.get("retry")
-        summary = f"{exception['type']}: {exception['message']}"
-        if retry is not None and spec.attempt < retry.times:
-            self._record(finished, "failed", {}, exception)
-            wait = float(retry.minutes_between_retries) * 60
-            self.console.task_line(spec, "stderr", f"Attempt {spec.attempt} failed ({summary}); retrying"
-                                   + (f" in {wait:g} s." if wait else "."))
-            self.delayed.append((time.time() + wait, dataclasses.replace(spec, attempt=spec.attempt + 1)))
+        artifacts = result.artifacts if result is not None else {}
+        self._record(finished, "failed", artifacts, exception)
+        wait = self._retry_wait(spec)
+        if wait is not None:
+            self._schedule_retry(spec, exception, wait)
             return
-        catch = decorators.get("catch")
-        if catch is not None and not self.graph[spec.step].foreach_var:
-            self._caught(finished, exception, catch)
+        catch = self.decorators[spec.step].get("catch")
+        if catch is not None and not self.graph[spec.step].fans_out and self._fallback(spec, exception, catch):
             return
-        self._record(finished, "failed", {}, exception)
-        self.console.task_line(spec, "stderr", f"Task failed: {summary}")
+        self._run_failed(spec, exception)
+
+    def _schedule_retry(self, spec: TaskSpec, exception: dict, wait: float) -> None:
+        self.console.task_line(spec, "stderr", f"Attempt {spec.attempt} failed ({_summary(exception)}); retrying"
+                               + (f" in {wait:g} s." if wait else "."))
+        self.delayed.append((time.time() + wait, dataclasses.replace(spec, attempt=spec.attempt + 1)))
+
+    def _run_failed(self, spec: TaskSpec, exception: dict) -> None:
+        self.console.task_line(spec, "stderr", f"Task failed: {_summary(exception)}")
         self.failures.append(Failure(spec.pathspec, spec.step, exception))
         if len(self.failures) == 1 and (self.ready or self.delayed or len(self.executor)):
             # Everything that does not depend on the failed task still runs (the rest of a foreach,
@@ -230,23 +292,32 @@ class Scheduler:
             self.console.error("The run will fail; the tasks that do not depend on the failed one go on, so "
                                "that resume can reuse them (Ctrl-C to stop now).")
 
-    def _caught(self, finished: Finished, exception: dict, catch: StepDecorator) -> None:
-        """@catch: the task is recorded as caught and the run goes on with its inputs' artifacts."""
-        spec = finished.spec
+    def _fallback(self, spec: TaskSpec, exception: dict, catch: StepDecorator,
+                  frames: list[Frame] | None = None) -> bool:
+        """@catch of a task that died without raising: one more attempt, recorded as caught, runs no user code.
+
+        It carries the inputs' artifacts and stores FailureHandledByCatch in `var`; the run goes on.
+        False when the step's arm cannot be known (a switch whose condition was never set).
+        """
+        node = self.graph[spec.step]
+        if node.is_switch:
+            return False
+        attempt = dataclasses.replace(spec, attempt=spec.attempt + 1, frames=frames or spec.frames)
         artifacts = dict(self.params)
         if not spec.is_join and spec.inputs:
             artifacts.update(spec.inputs[0].artifacts)
+        message = f"Task {spec.pathspec} failed and was handled by @catch: {_summary(exception)}"
         if catch.var:
-            record = CaughtException(exception["type"], exception["message"], exception.get("traceback", ""))
+            record = CaughtException(qualified_type_name(FailureHandledByCatch), message, exception.get("traceback", ""))
             artifacts[catch.var] = self.store.save(catch.var, record)
-        result = TaskResult(ok=True, artifacts=artifacts, next_steps=list(self.graph[spec.step].out))
-        self._record(finished, "caught", artifacts, exception, result)
-        where = f" in self.{catch.var}" if catch.var else ""
-        message = f"Task failed but @catch stored the error{where}; the run goes on."
-        if catch.print_exception:
-            message = f"{exception['type']}: {exception['message']}. " + message
-        self.console.task_line(spec, "stderr", message)
-        self._advance(spec, result)
+        result = TaskResult(ok=True, artifacts=artifacts, next_steps=list(node.out), caught=True)
+        self.metadata.start_task(self.flow_name, self.run_id, spec.step, spec.task_id, attempt.attempt,
+                                 [f.describe() for f in spec.frames], [f"{i.step}/{i.task_id}" for i in spec.inputs])
+        self._record(Finished(attempt, result, 0, b"", b""), "caught", artifacts, None, result)
+        text = f"{message}; the run goes on." if catch.print_exception else "Task failed; @catch stored the error."
+        self.console.task_line(spec, "stderr", text)
+        self._advance(attempt, result)
+        return True
 
     def _split_problem(self, spec: TaskSpec, result: TaskResult) -> dict | None:
         """A foreach that splits into no branches or more than --max-num-splits fails its task."""
@@ -266,16 +337,8 @@ class Scheduler:
     # -- following the graph -------------------------------------------------------------------------
     def _advance(self, spec: TaskSpec, result: TaskResult) -> None:
         done = InputSpec(spec.step, spec.task_id, result.artifacts, spec.frames)
-        if result.foreach_var:
-            ref = result.artifacts[result.foreach_var]
-            target = result.next_steps[0]
-            for i in range(result.num_splits):
-                frame = Frame(spec.step, result.foreach_var, i, result.num_splits, ref)
-                if self.graph[target].is_join:  # a foreach straight into its join: each branch is empty
-                    self._arrive_at_join(target, InputSpec(spec.step, spec.task_id, result.artifacts,
-                                                           [*spec.frames, frame]))
-                else:
-                    self._queue(target, [done], [*spec.frames, frame], is_join=False)
+        if result.foreach_var or result.num_parallel:
+            self._fan_out(spec, result, done)
             return
         for name in result.next_steps:
             node = self.graph[name]
@@ -284,23 +347,96 @@ class Scheduler:
             else:
                 self._queue(name, [done], spec.frames, is_join=False)
 
+    def _fan_out(self, spec: TaskSpec, result: TaskResult, done: InputSpec) -> None:
+        """A foreach (a task per element) or a num_parallel gang (N tasks started and ended together)."""
+        n, target = result.num_splits, result.next_steps[0]
+        if result.num_parallel:
+            var, ref = PARALLEL_VAR, self.store.save(PARALLEL_VAR, list(range(n)))  # self.input is the node index
+        else:
+            var, ref = result.foreach_var, result.artifacts[result.foreach_var]
+        unbounded = "unbounded_test_foreach_internal" in self.decorators[target]
+        frames = [[*spec.frames, Frame(spec.step, var, i, n, ref, unbounded)] for i in range(n)]
+        if self.graph[target].is_join:  # straight into its join: each branch is empty
+            for branch in frames:
+                self._arrive_at_join(target, InputSpec(spec.step, spec.task_id, result.artifacts, branch))
+            return
+        if not result.num_parallel:
+            if unbounded:
+                self._record_control_task(target, done, spec.frames)
+            for branch in frames:
+                self._queue(target, [done], branch, is_join=False)
+            return
+        control_id = self.task_count + 1
+        members = [self._queue(target, [done], branch, is_join=False,
+                               parallel=ParallelInfo(n, i, str(control_id))) for i, branch in enumerate(frames)]
+        self.gangs.start([m for m in members if m is not None])
+
+    def _record_control_task(self, step: str, parent: InputSpec, frames: list[Frame]) -> None:
+        """An unbounded foreach's control task: recorded beside its mappers, as Metaflow does; runs no user code."""
+        self.task_count += 1
+        spec = TaskSpec(flow_name=self.flow_name, run_id=self.run_id, step=step, task_id=self.task_count, attempt=0,
+                        params=self.params, inputs=[parent], frames=list(frames), is_join=False, user=self.user)
+        self.metadata.start_task(self.flow_name, self.run_id, step, spec.task_id, 0, [f.describe() for f in frames],
+                                 [f"{parent.step}/{parent.task_id}"])
+        self.metadata.add_task_metadata(self.flow_name, self.run_id, step, spec.task_id, 0, [
+            *self._first_metadata(spec), MetadataEntry("internal_task_type", "control", "internal_task_type")])
+        self._record(Finished(spec, None, 0, b"", b""), "succeeded", dict(parent.artifacts), None)
+
+    def _gang_member_finished(self, gang: Any, finished: Finished, result: TaskResult | None,
+                              exception: dict | None) -> None:
+        """Record a gang member; once all have ended, go on with every one, or retry (or catch) the whole gang."""
+        if exception is None:
+            self._succeeded(finished, result, advance=False)  # type: ignore[arg-type]
+        else:
+            self._record(finished, "failed", result.artifacts if result is not None else {}, exception)
+            for task_id in gang.running():  # the others would wait for it for ever: stop them
+                if task_id in self.pids:
+                    self.executor.kill(self.pids[task_id], signal.SIGKILL)
+        gang.finish(finished, result, exception)
+        if not gang.complete:
+            return
+        self.gangs.close(gang)
+        failed = gang.failures()
+        if not failed:
+            for member, member_result in gang.results():
+                self._advance(member, member_result)
+            return
+        control, first_error = gang.control, failed[0][1]
+        wait = self._retry_wait(control)
+        if wait is not None:
+            self.console.task_line(control, "stderr", f"A task of the @parallel gang failed ({_summary(first_error)}); "
+                                   f"all {len(gang.members)} tasks run again" + (f" in {wait:g} s." if wait else "."))
+            retried = [dataclasses.replace(m, attempt=m.attempt + 1) for m in gang.members]
+            self.gangs.start(retried)
+            self.delayed.extend((time.time() + wait, m) for m in retried)
+            return
+        catch = self.decorators[control.step].get("catch")
+        if catch is not None:  # only the control task goes on, as in Metaflow: the join gets one input
+            alone = [*control.frames[:-1], dataclasses.replace(control.frames[-1], num_splits=1)]
+            if self._fallback(control, first_error, catch, frames=alone):
+                return
+        for member, error in failed:
+            self._run_failed(member, error)
+
     def _arrive_at_join(self, join: str, arrived: InputSpec) -> None:
         node = self.graph[join]
         if node.join_kind == "foreach":
             frames, slot = arrived.frames[:-1], arrived.frames[-1].index
             needed = arrived.frames[-1].num_splits
-        else:
-            frames, slot, needed = arrived.frames, arrived.step, len(node.in_steps)
+        else:  # one input per branch of the split (a switch inside a branch may end it in any of its arms)
+            split = self.graph[node.split_parents[-1]]
+            frames, slot, needed = arrived.frames, node.branch_of.get(arrived.step, 0), len(split.out)
         key = (join, tuple(f.index for f in frames))
         bucket = self.waiting_joins.setdefault(key, {})
         bucket[slot] = arrived
         if len(bucket) < needed:
             return
         del self.waiting_joins[key]
-        order = sorted(bucket) if node.join_kind == "foreach" else node.in_steps
-        self._queue(join, [bucket[k] for k in order], frames, is_join=True)
+        self._queue(join, [bucket[k] for k in sorted(bucket)], frames, is_join=True)
 
-    def _queue(self, step: str, inputs: list[InputSpec], frames: list[Frame], is_join: bool) -> None:
+    def _queue(self, step: str, inputs: list[InputSpec], frames: list[Frame], is_join: bool,
+               parallel: ParallelInfo | None = None) -> TaskSpec | None:
+        """Make the next task of a step: queued to run, or reused from the origin run (then None)."""
         self.task_count += 1
         environment = self.decorators[step].get("environment")
         spec = TaskSpec(
@@ -308,12 +444,17 @@ class Scheduler:
             params=self.params, inputs=inputs, frames=list(frames), is_join=is_join, user=self.user,
             tags=list(self.options.tags), origin_run_id=self.options.origin_run_id,
             env={str(k): str(v) for k, v in environment.vars.items()} if environment else {},
+            parallel=parallel,
         )
-        found = self.resume.find(step, frames) if self.resume is not None else None
+        place = (step, tuple(f.index for f in frames))
+        visit = self.visits.get(place, 0)  # a loop (a switch back to a step) visits a place again
+        self.visits[place] = visit + 1
+        found = self.resume.find(step, frames, visit) if self.resume is not None else None
         if found is None:
             self.ready.append(spec)
-        else:
-            self._reuse(spec, *found)
+            return spec
+        self._reuse(spec, *found)
+        return None
 
     def _reuse(self, spec: TaskSpec, origin: dict[str, Any], artifacts: dict[str, ArtifactRef]) -> None:
         """Record a task of the origin run as this run's, by reference, and go on from it."""

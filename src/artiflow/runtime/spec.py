@@ -22,6 +22,24 @@ class InputSpec:
     frames: list[Frame]
 
 
+@dataclass(frozen=True)
+class CatchPlan:
+    """@catch on this attempt (the step's last): store the error in `var` and succeed."""
+
+    var: str | None
+    print_exception: bool
+
+
+@dataclass(frozen=True)
+class ParallelInfo:
+    """`current.parallel` of a task in a num_parallel gang (node 0 is the control task)."""
+
+    num_nodes: int
+    node_index: int
+    control_task_id: str
+    main_ip: str = "127.0.0.1"
+
+
 @dataclass
 class TaskSpec:
     """Everything a worker needs to run one attempt of one task."""
@@ -39,6 +57,9 @@ class TaskSpec:
     tags: list[str] = field(default_factory=list)
     origin_run_id: int | None = None
     env: dict[str, str] = field(default_factory=dict)
+    catch: CatchPlan | None = None      # set on the last attempt of a step under @catch
+    timeout: float = 0.0                # @timeout's limit in seconds (0: none)
+    parallel: ParallelInfo | None = None  # this task's place in a num_parallel gang
 
     @property
     def pathspec(self) -> str:
@@ -53,15 +74,19 @@ class TaskResult:
     artifacts: dict[str, ArtifactRef] = field(default_factory=dict)
     next_steps: list[str] = field(default_factory=list)
     foreach_var: str | None = None
-    num_splits: int = 0
+    num_splits: int = 0          # a foreach's length, or the size of a num_parallel gang
+    num_parallel: int = 0
     exception: dict[str, Any] | None = None
     metadata: list[Any] = field(default_factory=list)   # MetadataEntry items the task's hooks recorded
+    caught: bool = False   # the step raised on its last attempt and @catch stored the error
 
     def transition(self) -> dict[str, Any]:
         """What the metadata keeps of where the task led, so resume can follow it without re-running."""
-        return {"next": self.next_steps, "foreach": self.foreach_var, "num_splits": self.num_splits}
+        return {"next": self.next_steps, "foreach": self.foreach_var, "num_splits": self.num_splits,
+                "num_parallel": self.num_parallel}
 
     @classmethod
     def reused(cls, artifacts: dict[str, ArtifactRef], transition: dict[str, Any]) -> TaskResult:
         return cls(ok=True, artifacts=artifacts, next_steps=list(transition["next"]),
-                   foreach_var=transition["foreach"], num_splits=transition["num_splits"])
+                   foreach_var=transition["foreach"], num_splits=transition["num_splits"],
+                   num_parallel=transition.get("num_parallel", 0))

@@ -6,16 +6,20 @@ TaskResult. A user's exception is caught and returned, with only the user's own 
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import sys
 import traceback
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Iterator
 
 from ..current import current
 from ..datastore import ArtifactRef, ContentStore
-from ..exceptions import ArtiflowException
+from ..decorators import CaughtException
+from ..exceptions import ArtiflowException, TimeoutException, qualified_type_name
 from ..flow_decorators import project_info
-from ..flowspec import IMMUTABLE_TYPES, FlowSpec, Inputs, TaskContext
+from ..parameters import flow_parameters
+from ..flowspec import IMMUTABLE_TYPES, FlowSpec, Inputs, TaskContext, Transition
 from ..graph import FlowGraph
 from .hooks import TaskHooks
 from .spec import TaskResult, TaskSpec
@@ -31,9 +35,12 @@ def run_task(flow_cls: type[FlowSpec], graph: FlowGraph, spec: TaskSpec, store: 
     """Execute a task and return its result; never raises for a user error.
 
     `decorators` are the step's decorators: their task hooks run around the step, in this process.
+    A step that raises keeps the artifacts it set (for debugging); on its last attempt under @catch
+    the error is stored instead and the task succeeds, as in Metaflow.
     """
     _set_current(flow_cls, spec)
     os.environ.update(spec.env)
+    flow: FlowSpec | None = None
     hooks: TaskHooks | None = None
     try:
         flow = flow_cls._af_instance(_task_context(graph, spec, store))
@@ -41,7 +48,8 @@ def run_task(flow_cls: type[FlowSpec], graph: FlowGraph, spec: TaskSpec, store: 
         for deco in decorators:
             deco.task_pre_step(hooks)
         try:
-            _call_step(flow, spec, store, graph)
+            with _time_limit(spec.timeout, spec.step):
+                _call_step(flow, spec, store, graph)
             result = _finish(flow, spec, graph)
         except BaseException:
             for deco in decorators:
@@ -55,9 +63,70 @@ def run_task(flow_cls: type[FlowSpec], graph: FlowGraph, spec: TaskSpec, store: 
         if isinstance(exc, KeyboardInterrupt):
             raise
         info = describe_exception(exc)
+        metadata = hooks.metadata if hooks is not None else []
+        if flow is not None and spec.catch is not None:
+            caught = _caught(flow, spec, graph, info)
+            if caught is not None:
+                caught.metadata = metadata
+                return caught
         sys.stderr.write(info["traceback"])
         sys.stderr.flush()
-        return TaskResult(ok=False, exception=info, metadata=hooks.metadata if hooks is not None else [])
+        artifacts = salvage_artifacts(flow) if flow is not None else {}
+        return TaskResult(ok=False, exception=info, artifacts=artifacts, metadata=metadata)
+
+
+@contextlib.contextmanager
+def _time_limit(seconds: float, step: str) -> Iterator[None]:
+    """Raise TimeoutException in the step after `seconds` (the runner kills the task if that is ignored)."""
+    if not seconds:
+        yield
+        return
+
+    def on_alarm(signum: int, frame: Any) -> None:
+        raise TimeoutException(f"Step '{step}' ran longer than its @timeout of {seconds:g} s and was stopped.")
+
+    previous = signal.signal(signal.SIGALRM, on_alarm)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def _caught(flow: FlowSpec, spec: TaskSpec, graph: FlowGraph, info: dict[str, Any]) -> TaskResult | None:
+    """@catch on the last attempt: the artifacts set so far plus the error in `var`; the run goes on."""
+    assert spec.catch is not None
+    node = graph[spec.step]
+    next_steps = list(node.out)
+    if node.is_switch:
+        try:
+            next_steps = [node.switch_cases[getattr(flow, node.condition)]]
+        except (AttributeError, KeyError, TypeError):
+            return None  # no arm to take: the task fails
+    if spec.catch.print_exception:
+        sys.stderr.write(info["traceback"])
+        sys.stderr.write("@catch stored this error" + (f" in self.{spec.catch.var}" if spec.catch.var else "")
+                         + "; the run goes on.\n")
+        sys.stderr.flush()
+    artifacts = salvage_artifacts(flow)
+    if spec.catch.var:
+        record = CaughtException(info["qualified_type"], info["message"], info["traceback"])
+        artifacts[spec.catch.var] = flow._af_ctx.store.save(spec.catch.var, record)  # type: ignore[union-attr]
+    return TaskResult(ok=True, artifacts=artifacts, next_steps=next_steps, exception=info, caught=True)
+
+
+def salvage_artifacts(flow: FlowSpec) -> dict[str, ArtifactRef]:
+    """What a failed task set, stored as far as it can be (a value that cannot be stored is left out)."""
+    ctx = flow._af_ctx
+    assert ctx is not None
+    saved = {name: ref for name, ref in ctx.refs.items()}
+    for name, value in flow._af_assigned().items():
+        try:
+            saved[name] = ctx.store.save(name, value)
+        except Exception:  # noqa: BLE001 - the task failed already; keep what can be kept
+            saved.pop(name, None)
+    return saved
 
 
 def _set_current(flow_cls: type, spec: TaskSpec) -> None:
@@ -66,9 +135,21 @@ def _set_current(flow_cls: type, spec: TaskSpec) -> None:
     current._set(**project,
         flow_name=spec.flow_name, run_id=str(spec.run_id), step_name=spec.step, task_id=str(spec.task_id),
         pathspec=spec.pathspec, retry_count=spec.attempt, username=spec.user, namespace=f"user:{spec.user}",
-        tags=list(spec.tags), parameter_names=sorted(spec.params),
+        tags=list(spec.tags), parameter_names=sorted(n for n in flow_parameters(flow_cls) if n in spec.params),
         origin_run_id=None if spec.origin_run_id is None else str(spec.origin_run_id),
+        parallel=_parallel(spec),
     )
+
+
+def _parallel(spec: TaskSpec) -> Any:
+    """`current.parallel` (num_nodes, node_index, main_ip, control_task_id) in a @parallel gang, else None."""
+    if spec.parallel is None:
+        return None
+    from ..current import Parallel
+
+    info = spec.parallel
+    return Parallel(main_ip=info.main_ip, num_nodes=info.num_nodes, node_index=info.node_index,
+                    control_task_id=info.control_task_id)
 
 
 def _task_context(graph: FlowGraph, spec: TaskSpec, store: ContentStore) -> TaskContext:
@@ -100,16 +181,19 @@ def _finish(flow: FlowSpec, spec: TaskSpec, graph: FlowGraph) -> TaskResult:
     ctx = flow._af_ctx
     assert ctx is not None
     node = graph[spec.step]
+    if ctx.transition is None and node.out and spec.parallel is not None and spec.parallel.node_index > 0:
+        ctx.transition = Transition(list(node.out))  # a gang's worker may leave self.next to the control task
     if ctx.transition is None and node.out:
         raise ArtiflowException(
             f"Step '{spec.step}' ended without calling self.next(...). Every path through a step other than "
             f"'end' must end with self.next (line {node.next_lineno} is the declared one)."
         )
-    next_steps, foreach_var = ctx.transition or ([], None)
-    num_splits = _count_splits(flow, spec.step, foreach_var) if foreach_var else 0
+    transition = ctx.transition or Transition([])
+    foreach_var = transition.foreach
+    num_splits = _count_splits(flow, spec.step, foreach_var) if foreach_var else transition.num_parallel
     artifacts = persist_artifacts(flow, ctx)
-    return TaskResult(ok=True, artifacts=artifacts, next_steps=next_steps, foreach_var=foreach_var,
-                      num_splits=num_splits)
+    return TaskResult(ok=True, artifacts=artifacts, next_steps=transition.steps, foreach_var=foreach_var,
+                      num_splits=num_splits, num_parallel=transition.num_parallel)
 
 
 def _count_splits(flow: FlowSpec, step_name: str, var: str) -> int:
@@ -154,4 +238,5 @@ def describe_exception(exc: BaseException) -> dict[str, Any]:
     else:
         trace = ["Traceback (most recent call last):\n", *traceback.format_list(frames)] if frames else []
         body = "".join(trace + traceback.format_exception_only(type(exc), exc))
-    return {"type": type(exc).__name__, "message": str(exc), "traceback": body}
+    return {"type": type(exc).__name__, "qualified_type": qualified_type_name(type(exc)), "message": str(exc),
+            "traceback": body}

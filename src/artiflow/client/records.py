@@ -1,0 +1,102 @@
+"""What a task recorded besides artifacts: its attempts, the exception of an attempt, metadata entries."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any, Iterator, NamedTuple
+
+from .context import Context, to_datetime
+
+
+@dataclass(frozen=True)
+class TaskException:
+    """The exception a task attempt raised: its type name, message and formatted traceback."""
+
+    type: str
+    message: str
+    traceback: str
+
+    @property
+    def exception(self) -> str:
+        """The exception as text, `str(exc)` (Metaflow's name for the message)."""
+        return self.message
+
+    @property
+    def stacktrace(self) -> str:
+        """The formatted traceback (Metaflow's name)."""
+        return self.traceback
+
+    def __str__(self) -> str:
+        return f"{self.type}: {self.message}"
+
+
+def exception_of(record: dict[str, Any] | None) -> TaskException | None:
+    """The TaskException of a recorded exception, or None."""
+    if not record:
+        return None
+    return TaskException(record.get("type", ""), record.get("message", ""), record.get("traceback", ""))
+
+
+class Metadata(NamedTuple):
+    """One metadata entry of a task, with Metaflow's field names (`created_at`: epoch milliseconds)."""
+
+    name: str
+    value: str
+    created_at: int
+    type: str
+    task: Any
+
+
+class Attempt:
+    """One attempt of a task (a retry is a new attempt): status, times, logs and exception."""
+
+    def __init__(self, row: dict[str, Any], ctx: Context) -> None:
+        self._row = row
+        self._ctx = ctx
+        self.number: int = row["attempt"]
+        self.status: str = row["status"]
+        self.started_at = to_datetime(row["started_at"])
+        self.finished_at = to_datetime(row["finished_at"])
+        self.exception = exception_of(row["exception"])
+
+    def _log_bytes(self, stream: str) -> bytes:
+        key = self._row[f"{stream}_key"]
+        return b"" if not key else bytes(self._ctx.store.get_bytes(key))
+
+    def _log(self, stream: str) -> str:
+        return self._log_bytes(stream).decode("utf-8", errors="replace")
+
+    @property
+    def stdout(self) -> str:
+        """What this attempt printed to stdout."""
+        return self._log("stdout")
+
+    @property
+    def stderr(self) -> str:
+        """What this attempt printed to stderr."""
+        return self._log("stderr")
+
+    def loglines(self, stream: str, as_unicode: bool = True) -> Iterator[tuple[datetime | None, Any]]:
+        """(timestamp, line) pairs of one stream; the timestamp is the attempt's end (lines are not timed)."""
+        if stream not in ("stdout", "stderr"):
+            raise ValueError(f"Unknown log stream {stream!r}: use 'stdout' or 'stderr'.")
+        moment = self._row["finished_at"] or self._row["started_at"]
+        stamp = None if moment is None else datetime.fromtimestamp(moment, timezone.utc).replace(tzinfo=None)
+        data = self._log_bytes(stream)
+        for line in data.splitlines():
+            yield stamp, line.decode("utf-8", errors="replace") if as_unicode else line
+
+    def _key(self) -> tuple:
+        row = self._row
+        return (row["flow"], row["run_id"], row["step"], row["task_id"], row["attempt"], row["status"],
+                row["started_at"], row["finished_at"], row["stdout_key"], row["stderr_key"])
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Attempt) and other._key() == self._key()
+
+    def __hash__(self) -> int:
+        return hash(self._key())
+
+    def __repr__(self) -> str:
+        return f"<Attempt {self.number} {self.status}>"
