@@ -196,3 +196,11 @@ def test_client_objects_pickle_as_their_pathspec(hello):
         again = pickle.loads(pickle.dumps(obj))
         assert again == obj and again._namespace == "user:alice" and again._namespace_check
     assert pickle.loads(pickle.dumps(Task("HelloFlow/2/start/1", _namespace_check=False))).data.x == 1
+
+
+def test_run_data_of_a_caught_end_task(store):
+    run = store.run("EndFlow")
+    store.task("EndFlow", run, "start", {"a": 1})
+    store.task("EndFlow", run, "end", status="caught")
+    caught = Run(f"EndFlow/{run}")
+    assert list(caught.data) == [] and caught.finished and not caught.successful  # as on Metaflow

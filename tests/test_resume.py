@@ -216,7 +216,7 @@ def test_killed_runner_shows_failed_within_the_timeout_and_resumes(af_home, monk
         time.sleep(0.5)
     assert run_of("FailuresFlow", "1").status == "failed"
     sleeping = next(t for t in run_of("FailuresFlow", "1")["work"] if t.index == 0)
-    assert sleeping.status == "failed" and sleeping.finished  # its runner is gone: it will never finish
+    assert sleeping.status == "failed" and not sleeping.finished  # its runner is gone: it will never finish
     status = subprocess.run([sys.executable, "-m", "artiflow", "status", "FailuresFlow"], capture_output=True,
                             text=True, env={**os.environ, "PYTHONPATH": str(REPO / "src")})
     assert "failed" in status.stdout, status.stdout + status.stderr

@@ -177,7 +177,7 @@ def test_ctrl_c_or_sigterm_stops_tasks_and_marks_run_failed(af_home, sig):
     assert proc.returncode == 130, (lines, out, err)
     assert "interrupted" in err
     run = latest("SlowFlow")
-    assert run.finished and not run.successful
+    assert not run.finished and run.status == "failed"
     assert all(not t.successful for t in run["sleep"])
     assert not [p for p in Path("/proc").glob("[0-9]*") if _is_sleep_task(p)]
 

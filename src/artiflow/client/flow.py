@@ -239,9 +239,9 @@ class Run(HasStatus, RunFacts, ClientObject):
 
     @property
     def data(self) -> TaskData:
-        """The artifacts of the end step; NotFound while the run has no successful end task."""
+        """The artifacts of the end step; NotFound while the run has no finished end task (succeeded or caught)."""
         end = self.end_task
-        if end is None or not end.successful:
+        if end is None or not end.finished:
             state = ("has no end task yet" if end is None else "is still running its end task"
                      if end.status == "running" else f"has an end task that {end.status}")
             raise NotFound(f"Run {self.pathspec} {state} (run status: {self.status}), so run.data has nothing "

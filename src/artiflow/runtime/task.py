@@ -230,8 +230,10 @@ def persist_artifacts(flow: FlowSpec, ctx: TaskContext) -> dict[str, ArtifactRef
 
 def describe_exception(exc: BaseException) -> dict[str, Any]:
     """Type, message and a traceback of the user's frames only (our own frames are noise to them)."""
-    frames = [f for f in traceback.extract_tb(exc.__traceback__) if not f.filename.startswith(PACKAGE_DIR)]
-    if isinstance(exc, ArtiflowException):  # our message says what to do; the user's last line says where
+    every = traceback.extract_tb(exc.__traceback__)
+    frames = [f for f in every if not f.filename.startswith(PACKAGE_DIR)]
+    raised_by_us = bool(every) and every[-1].filename.startswith(PACKAGE_DIR)
+    if isinstance(exc, ArtiflowException) and raised_by_us:  # our message says what to do; the user's line says where
         last = frames[-1] if frames else None
         where = f'  at File "{last.filename}", line {last.lineno}, in {last.name}\n' if last else ""
         body = f"{exc.headline}: {exc.message}\n{where}"
