@@ -32,13 +32,22 @@ def test_a_flow_object_without_the_cli_shows_its_steps_and_graph():
 
 
 def test_a_metaflow_flow_runs_as_metaflow_would(af_home):
-    ok(run_flow(FLOW, "run", launcher=True))
+    ok(run_flow(FLOW, "run", "--tag", "nightly", launcher=True))
     from artiflow import Flow
 
     run = Flow("ParityFlow").latest_run
     start = run["start"].task.data
     assert start.step_seen == "start" and start.graph_type == "foreach"
     assert start.param_names == ["alpha"]  # constants are not parameters
+    assert start.tags_seen == {"nightly", "changed here only"}  # a set of the run's tags, a copy each time
+    from artiflow import namespace
+
+    namespace("user:somebody-else")  # objects read back from artifacts skip the namespace check
+    try:
+        assert start.task_obj.pathspec == run["start"].task.pathspec and start.run_obj.id == run.id
+        assert start.run_obj["start"].task.data.step_seen == "start"
+    finally:
+        namespace("user:tester")
     assert "read-only" in start.constant_error and "constant" in start.constant_error
     # constants and the flow's name are artifacts of every task, as in Metaflow
     assert run.data.threshold == 0.5 and run.data.labels == ("a", "b") and run.data.name == "ParityFlow"

@@ -25,6 +25,12 @@ class Current:
         return bool(self._info)
 
     @property
+    def tags(self) -> set[str] | None:
+        """The run's user tags (a new set each time, as in Metaflow), or None outside a task."""
+        tags = self.__dict__["_info"].get("tags")
+        return None if tags is None else set(tags)
+
+    @property
     def task(self) -> Any:
         """The running task as a client Task (readable, picklable), or None outside a task."""
         if not self._info:

@@ -18,6 +18,9 @@ class ParityFlow(FlowSpec):
         self.step_seen = self._current_step
         self.graph_type = self._graph["start"].type
         self.param_names = sorted(current.parameter_names)
+        self.task_obj, self.run_obj = current.task, current.run  # client objects, stored as artifacts
+        self.tags_seen = current.tags
+        self.tags_seen.add("changed here only")
         try:
             self.threshold = 0.9
         except AttributeError as exc:

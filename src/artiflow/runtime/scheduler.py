@@ -114,9 +114,10 @@ class Scheduler:
         previous = {sig: signal.signal(sig, self._request_stop) for sig in STOP_SIGNALS}
         try:
             while (self.ready or self.delayed or len(self.executor)) and not self.stop_requested:
-                with self.metadata.batch():  # one transaction records every task started or ended here
-                    self._release_due_retries()
+                with self.metadata.batch():  # one transaction records every task started here, before
+                    self._release_due_retries()  # the wait, so a task that reads its own run sees itself
                     self._launch_ready()
+                with self.metadata.batch():  # and one every task that ended
                     for finished in self.executor.wait(timeout=self._wait_time()):
                         self._on_finished(finished)
                     self._enforce_timeouts()
