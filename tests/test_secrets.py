@@ -31,7 +31,7 @@ def test_a_missing_or_bad_env_source_fails_the_task_with_a_message(af_home):
     result = run_flow("secrets_flow.py", "run")
     assert result.returncode == 1 and "the environment variable DB_CREDENTIALS is not set" in result.stderr
     result = run_flow("secrets_flow.py", "run", env={"DB_CREDENTIALS": "[1]"})
-    assert result.returncode == 1 and "must hold a JSON object, not a list" in result.stderr
+    assert result.returncode == 1 and "DB_CREDENTIALS holds a JSON list, not an object" in result.stderr
 
 
 def test_a_secret_never_silently_replaces_a_variable(af_home):

@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 
-from .exceptions import ArtiflowException
+from .exceptions import ArtiflowException, load_json_object
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (flows import this module)
 if TYPE_CHECKING:
@@ -274,21 +274,13 @@ def parse_options(pairs: tuple, option: str, configs: dict[str, Config]) -> dict
 
 def _env_mapping(names: tuple[str, ...], what: str) -> dict[str, tuple[Any, str]]:
     """Merge the JSON objects of the environment variables `names` (the first listed wins)."""
-    import json
-
     merged: dict[str, tuple[Any, str]] = {}
     for var in reversed(names):
         text = os.environ.get(var)
         if not text:
             continue
-        try:
-            loaded = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise FlowConfigError(f"The environment variable {var} is not valid JSON ({exc}). It must be a JSON object "
-                              f"of config name to {what}, e.g. {var}='{{\"cfg\": ...}}'.") from None
-        if not isinstance(loaded, dict):
-            raise FlowConfigError(f"The environment variable {var} must be a JSON object of config name to {what}, "
-                              f"not a {type(loaded).__name__}.")
+        loaded = load_json_object(text, f"The environment variable {var}", FlowConfigError,
+                                  f"It must be a JSON object of config name to {what}, e.g. {var}='{{\"cfg\": ...}}'.")
         merged.update({k: (v, f"the environment variable {var}") for k, v in loaded.items()})
     return merged
 
@@ -397,17 +389,9 @@ def _parse(config: Config, raw: Any, source: str) -> Any:
         return _plain(value)
     if config.plain:
         return raw
-    import json
-
-    try:
-        value = json.loads(raw)
-    except json.JSONDecodeError as exc:
-        raise FlowConfigError(f"Config '{config.name}': {source} is not valid JSON ({exc}). Fix it, or give the Config "
-                          f"a parser= for another format.") from None
-    if not isinstance(value, dict):
-        raise FlowConfigError(f"Config '{config.name}': {source} holds a JSON {type(value).__name__}, not an object. "
-                          f"A config is a JSON object (or declare it with plain=True).")
-    return value
+    return load_json_object(raw, f"Config '{config.name}': {source}", FlowConfigError,
+                            "A config is a JSON object: fix it, give the Config a parser= for another format, or "
+                            "declare it with plain=True.")
 
 
 def _to_json(value: Any) -> str:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import ast
 from typing import Any, Callable
 
-from .exceptions import ArtiflowException
+from .exceptions import ArtiflowException, ExceptionText
 
 
 class DecoratorError(ArtiflowException):
@@ -293,7 +293,7 @@ def all_step_decorators(flow_cls: type, step_name: str, with_all: list[StepDecor
     return [*step_decorators(flow_cls, step_name, with_all).values(), *repeated]
 
 
-class CaughtException:
+class CaughtException(ExceptionText):
     """What @catch stores in its artifact, as Metaflow does: `.type` (`module.Class`), `.exception`
     (the message), `.stacktrace`; `str()` is the traceback. Text only, so it always unpickles."""
 
@@ -301,16 +301,6 @@ class CaughtException:
         self.type = type
         self.message = message
         self.traceback = traceback
-
-    @property
-    def exception(self) -> str:
-        """The exception's message (`str(exc)`)."""
-        return self.message
-
-    @property
-    def stacktrace(self) -> str:
-        """The formatted traceback of the user's frames."""
-        return self.traceback
 
     def __str__(self) -> str:
         return self.traceback or f"{self.type}: {self.message}"

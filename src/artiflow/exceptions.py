@@ -126,6 +126,40 @@ class FailureHandledByCatch(ArtiflowException):
     _metaflow_name = "metaflow.plugins.catch_decorator.FailureHandledByCatch"
 
 
+class ExceptionText:
+    """Metaflow's names for a recorded exception's text: `.exception` (the message), `.stacktrace`.
+
+    Mixed into what @catch stores and what the client shows of a failed attempt; both have
+    `type`, `message` and `traceback`.
+    """
+
+    message: str
+    traceback: str
+
+    @property
+    def exception(self) -> str:
+        """The exception's message, `str(exc)`."""
+        return self.message
+
+    @property
+    def stacktrace(self) -> str:
+        """The formatted traceback of the user's frames."""
+        return self.traceback
+
+
+def load_json_object(text: str, where: str, error: type[ArtiflowException], hint: str) -> dict:
+    """Parse text that must hold a JSON object; `error` says `where` it came from and `hint` what it must be."""
+    import json
+
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise error(f"{where} is not valid JSON ({exc}). {hint}") from None
+    if not isinstance(value, dict):
+        raise error(f"{where} holds a JSON {type(value).__name__}, not an object. {hint}")
+    return value
+
+
 def qualified_type_name(cls: type) -> str:
     """`module.Class` of an exception type; artiflow's own under their Metaflow names when a flow imports metaflow."""
     import sys

@@ -20,7 +20,7 @@ import re
 from typing import Any
 
 from .decorators import DECORATORS, DecoratorError, StepDecorator, _make
-from .exceptions import ArtiflowException
+from .exceptions import ArtiflowException, load_json_object
 
 LOCAL_BACKENDS = ("inline", "env")
 CLOUD_BACKENDS = ("aws-secrets-manager", "gcp-secret-manager", "az-key-vault", "azure-key-vault")
@@ -76,21 +76,12 @@ def _fetch(spec: dict[str, Any]) -> dict[str, Any]:
     """The variables of one source."""
     if spec["type"] == "inline":
         return dict(spec["options"].get("env_vars", {}))
-    import json
-
     text = os.environ.get(spec["id"])
     if text is None:
         raise SecretsError(f"@secrets source 'env.{spec['id']}': the environment variable {spec['id']} is not set. "
                            f"Set it (in the shell that starts the run) to a JSON object of names to values.")
-    try:
-        loaded = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise SecretsError(f"@secrets source 'env.{spec['id']}': {spec['id']} is not valid JSON ({exc}); it must be "
-                           f"a JSON object of names to values.") from None
-    if not isinstance(loaded, dict):
-        raise SecretsError(f"@secrets source 'env.{spec['id']}': {spec['id']} must hold a JSON object, not a "
-                           f"{type(loaded).__name__}.")
-    return loaded
+    return load_json_object(text, f"@secrets source 'env.{spec['id']}': {spec['id']}", SecretsError,
+                            "It must hold a JSON object of names to values.")
 
 
 def _check_variables(spec: dict[str, Any], variables: dict[str, Any]) -> None:

@@ -6,26 +6,17 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Iterator, NamedTuple
 
+from ..exceptions import ExceptionText
 from .context import Context, to_datetime
 
 
 @dataclass(frozen=True)
-class TaskException:
+class TaskException(ExceptionText):
     """The exception a task attempt raised: its type name, message and formatted traceback."""
 
     type: str
     message: str
     traceback: str
-
-    @property
-    def exception(self) -> str:
-        """The exception as text, `str(exc)` (Metaflow's name for the message)."""
-        return self.message
-
-    @property
-    def stacktrace(self) -> str:
-        """The formatted traceback (Metaflow's name)."""
-        return self.traceback
 
     def __str__(self) -> str:
         return f"{self.type}: {self.message}"
