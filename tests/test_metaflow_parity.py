@@ -123,3 +123,22 @@ def test_a_metaflow_name_artiflow_lacks_is_one_clear_message(af_home, tmp_path):
         assert f"artiflow does not support `{name}` (yet)" in result.stderr
     with pytest.raises(ImportError):  # still an ImportError for `try: from metaflow import conda`
         from artiflow import conda  # noqa: F401
+
+
+def test_metaflow_module_paths_that_flows_import_by_name():
+    from artiflow.compat import install_metaflow_alias
+
+    install_metaflow_alias()
+    import importlib
+
+    import artiflow
+
+    timeout_mod = importlib.import_module("metaflow.plugins.timeout_decorator")
+    catch_mod = importlib.import_module("metaflow.plugins.catch_decorator")
+    exception_mod = importlib.import_module("metaflow.exception")
+    assert timeout_mod.TimeoutException is artiflow.exceptions.TimeoutException
+    assert catch_mod.FailureHandledByCatch is artiflow.exceptions.FailureHandledByCatch
+    assert exception_mod.ExternalCommandFailed is artiflow.exceptions.ExternalCommandFailed
+    assert importlib.import_module("metaflow.cards").get_cards is artiflow.cards.get_cards
+    assert importlib.import_module("metaflow.plugins").InternalTestUnboundedForeachInput
+    assert artiflow.exceptions.__spec__.name == "artiflow.exceptions"  # the alias left the module its own name
