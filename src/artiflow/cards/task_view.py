@@ -68,7 +68,10 @@ class TaskView:
         self._flow, self._spec, self._store = flow, spec, store
         ctx = flow._af_ctx
         self._refs = dict(ctx.refs) if ctx is not None else {}
-        self._params = set(ctx.params) if ctx is not None else set()
+        from ..parameters import flow_parameters
+
+        # read-only names are parameters, configs and constants: only the first are shown as parameters
+        self._params = set(ctx.params) & set(flow_parameters(type(flow))) if ctx is not None else set()
         self._assigned = flow._af_assigned()
         self._cache: dict[str, Any] = {}
 
