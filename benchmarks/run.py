@@ -42,6 +42,7 @@ BASELINE = os.path.join(HERE, "baseline.py")
 MFVENV_PY = os.path.join(HERE, ".mfvenv", "bin", "python")
 DEFAULT_JSON = os.path.join(HERE, "results", "latest.json")
 INNER_TAG = "BENCH_INNER_SECONDS"
+TASK_CPU_TAG = "BENCH_TASK_CPU_SECONDS"  # printed by a flow's task (anywhere in a line: runners prefix task output)
 
 
 # --------------------------------------------------------------------------- cases
@@ -55,6 +56,7 @@ class Case:
     run_opts: list = field(default_factory=list)  # run options both frameworks take
     needs: str = ""                # kind == client: the flow case whose directory it reads
     repeat: int | None = None      # overrides --repeat default
+    soak: bool = False             # a long case: run only with --soak or when named in --cases
 
 
 def make_cases(quick: bool) -> list[Case]:
@@ -82,6 +84,10 @@ def make_cases(quick: bool) -> list[Case]:
              params=["--mb", str(mb)]),
         Case("floor", "script", f"no framework, nothing stored: np.ones({mb} MiB) -> sum",
              params=["--mb", str(mb), "--no-io"]),
+        Case("foreach10000", "flow", "ForeachFlow, foreach over 10,000 trivial tasks + join (soak)",
+             flow_file="foreach.py", params=["--n", "10000"], run_opts=["--max-num-splits", "10000"], soak=True),
+        Case("output", "flow", "OutputFlow, one task prints 50 MiB of \\r progress updates with invalid UTF-8",
+             flow_file="output.py", params=["--mb", "50"], soak=True),
     ]
 
 
@@ -155,6 +161,8 @@ class Measurement:
     inner_seconds: float | None = None
     error: str = ""
     warning: str = ""
+    cpu_seconds: float = 0.0                 # user + system CPU of the command and the processes it reaped
+    task_cpu_seconds: float | None = None    # what the flow's tasks said they used (TASK_CPU_TAG lines)
 
 
 _CURRENT: dict = {"pgid": None}  # process group of the command being measured
@@ -222,7 +230,7 @@ def run_measured(cmd: list[str], cwd: str, env: dict, log_path: str, timeout: fl
         warning = "left processes behind in its process group (killed)"
     except (ProcessLookupError, PermissionError):
         pass
-    inner = None
+    inner = task_cpu = None
     error = ""
     with open(log_path, "rb") as f:
         text = f.read().decode(errors="replace")
@@ -230,6 +238,11 @@ def run_measured(cmd: list[str], cwd: str, env: dict, log_path: str, timeout: fl
         if line.startswith(INNER_TAG):
             try:
                 inner = float(line.split()[1])
+            except (IndexError, ValueError):
+                pass
+        elif TASK_CPU_TAG in line:
+            try:
+                task_cpu = (task_cpu or 0.0) + float(line.split(TASK_CPU_TAG, 1)[1].split()[0])
             except (IndexError, ValueError):
                 pass
     ok = proc.returncode == 0 and not timed_out.is_set()
@@ -241,7 +254,8 @@ def run_measured(cmd: list[str], cwd: str, env: dict, log_path: str, timeout: fl
         error = f"exit code {proc.returncode}: {last}\n" + "\n".join(lines[-8:])
     # ru_maxrss is in KiB on Linux (bytes on macOS)
     rss_kb = ru.ru_maxrss // 1024 if sys.platform == "darwin" else ru.ru_maxrss
-    return Measurement(ok, seconds, rss_kb, proc.returncode, inner, error, warning)
+    return Measurement(ok, seconds, rss_kb, proc.returncode, inner, error, warning,
+                       ru.ru_utime + ru.ru_stime, task_cpu)
 
 
 # --------------------------------------------------------------------------- memory state
@@ -316,6 +330,8 @@ class Harness:
         m = run_measured(cmd, workdir, fw.env(workdir, case), log, self.timeout)
         status = "ok" if m.ok else "FAILED"
         inner = f" inner {m.inner_seconds:.3f}s" if m.inner_seconds is not None else ""
+        if m.task_cpu_seconds is not None:
+            inner += f" runner CPU {m.cpu_seconds - m.task_cpu_seconds:.3f}s"
         print(f"  {label:>8} {case.name:<12} {fw.name:<9} {m.seconds:8.2f}s "
               f"{m.max_rss_kb / 1024:8.1f} MB{inner}  {status}"
               + (f"  [{m.warning}]" if m.warning else ""), file=sys.stderr, flush=True)
@@ -359,7 +375,8 @@ class Harness:
             self.failed[(fw.name, case.name)] = err
             self.results[case.name][fw.name].append(
                 {"ok": False, "seconds": 0.0, "max_rss_kb": 0, "returncode": -1,
-                 "inner_seconds": None, "error": err, "warning": ""})
+                 "inner_seconds": None, "error": err, "warning": "", "cpu_seconds": 0.0,
+                 "task_cpu_seconds": None})
             print(f"  {'rep ' + str(rep + 1):>8} {case.name:<12} {fw.name:<9} FAILED ({err})",
                   file=sys.stderr, flush=True)
             return
@@ -402,6 +419,8 @@ class Harness:
                 ms = self.results[case.name][fw.name]
                 good = [m for m in ms if m["ok"]]
                 inner = [m["inner_seconds"] for m in good if m["inner_seconds"] is not None]
+                runner_cpu = [m["cpu_seconds"] - m["task_cpu_seconds"] for m in good
+                              if m.get("task_cpu_seconds") is not None]
                 row[fw.name] = {
                     "runs": len(ms),
                     "ok": len(good),
@@ -409,6 +428,8 @@ class Harness:
                     "min_s": min(m["seconds"] for m in good) if good else None,
                     "peak_rss_mb": max(m["max_rss_kb"] for m in good) / 1024 if good else None,
                     "inner_median_s": statistics.median(inner) if inner else None,
+                    "cpu_median_s": statistics.median([m["cpu_seconds"] for m in good]) if good else None,
+                    "runner_cpu_median_s": statistics.median(runner_cpu) if runner_cpu else None,
                     "error": self.failed.get((fw.name, case.name), ""),
                 }
             a = row.get("artiflow", {}).get("median_s")
@@ -444,6 +465,9 @@ class Harness:
             hdr.append("ratio mf/af")
         hdr += [f"{f} peak RSS MB" for f in fws]
         hdr += [f"{f} inner s" for f in fws]
+        runner_cpu = any(s[c.name][f]["runner_cpu_median_s"] is not None for c in self.cases for f in fws)
+        if runner_cpu:
+            hdr += [f"{f} runner CPU s" for f in fws]
         rows = []
         for case in self.cases:
             r = s[case.name]
@@ -456,6 +480,8 @@ class Harness:
                 cells.append("-" if ratio is None else f"{ratio:.1f}x")
             cells += [mb(r[f]["peak_rss_mb"]) for f in fws]
             cells += [t(r[f]["inner_median_s"]) for f in fws]
+            if runner_cpu:
+                cells += [t(r[f]["runner_cpu_median_s"]) for f in fws]
             rows.append(cells)
         widths = [max(len(str(x)) for x in col) for col in zip(hdr, *rows)]
         fmt = lambda cells: "  ".join(  # noqa: E731
@@ -465,7 +491,9 @@ class Harness:
         lines.append("median s: wall time of the whole command (interpreter start to exit), "
                      "median of successful repetitions; inner s: time measured inside the "
                      "client/baseline script (excludes interpreter and import start-up); "
-                     "peak RSS: largest single process (os.wait4 ru_maxrss).")
+                     "peak RSS: largest single process (os.wait4 ru_maxrss)"
+                     + ("; runner CPU s: CPU of the command's process tree minus what its tasks "
+                        "reported using." if runner_cpu else "."))
         failures = [(c.name, f, s[c.name][f]["error"]) for c in self.cases for f in fws
                     if s[c.name][f]["error"]]
         for name, f, err in failures:
@@ -484,6 +512,7 @@ def git_rev() -> str:
 
 def main(argv=None) -> int:
     all_names = [c.name for c in make_cases(False)]
+    default_names = [c.name for c in make_cases(False) if not c.soak]
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--against-metaflow", metavar="PY",
@@ -496,8 +525,10 @@ def main(argv=None) -> int:
                          "is skipped when no metaflow python is found)")
     ap.add_argument("--repeat", type=int, default=None,
                     help="repetitions per case (default 3, hello 5; given: all cases N)")
-    ap.add_argument("--cases", default=",".join(all_names),
-                    help="comma-separated, from: " + ",".join(all_names))
+    ap.add_argument("--cases", default=",".join(default_names),
+                    help="comma-separated, from: " + ",".join(all_names) + " (default: all but the soak cases)")
+    ap.add_argument("--soak", action="store_true",
+                    help="also run the soak cases (output: a task printing 50 MiB of progress updates)")
     ap.add_argument("--quick", action="store_true",
                     help="smoke test: 64 MiB array, 100 tasks for foreach1000, repeat 1")
     ap.add_argument("--json", default=DEFAULT_JSON, metavar="OUT",
@@ -518,6 +549,8 @@ def main(argv=None) -> int:
 
     cases_all = make_cases(a.quick)
     wanted = [x.strip() for x in a.cases.split(",") if x.strip()]
+    if a.soak:
+        wanted += [c.name for c in cases_all if c.soak and c.name not in wanted]
     unknown = sorted(set(wanted) - set(all_names))
     if unknown:
         ap.error(f"unknown case(s): {', '.join(unknown)}; known: {', '.join(all_names)}")

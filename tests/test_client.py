@@ -282,7 +282,7 @@ def test_task_data_is_lazy(hello, monkeypatch):
     task = Task("HelloFlow/3/train/3")
     loaded = []
     original = type(task._ctx.store).load
-    monkeypatch.setattr(type(task._ctx.store), "load", lambda self, ref: loaded.append(ref) or original(self, ref))
+    monkeypatch.setattr(type(task._ctx.store), "load", lambda self, ref, *names: loaded.append(ref) or original(self, ref, *names))
     assert task.data.score == 2.0
     assert task.data.score == 2.0
     assert len(loaded) == 1

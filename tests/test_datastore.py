@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ctypes
 import gc
 import json
 import mmap
@@ -27,15 +28,18 @@ def store(tmp_path):
 
 
 def blob_files(store) -> list[Path]:
-    """Every file under the blob folder, temp files included."""
-    return [p for p in store.storage.blobs.rglob("*") if p.is_file()] if store.storage.blobs.exists() else []
+    """Every file under the datastore root (blobs, and temp files in tmp/ if any are left)."""
+    return [p for p in store.storage.root.rglob("*") if p.is_file()] if store.storage.root.exists() else []
 
 
-def backing_mmap(array: np.ndarray) -> mmap.mmap | None:
-    """The memory map an array's memory belongs to, following `.base` and memoryview `.obj` links."""
+def backing_mmap(array: np.ndarray) -> mmap.mmap | ctypes.Array | None:
+    """The memory map an array's memory belongs to, following `.base` and memoryview `.obj` links.
+
+    That is an mmap.mmap, or the ctypes region over a map made without keeping a descriptor open.
+    """
     obj = array
     while obj is not None:
-        if isinstance(obj, mmap.mmap):
+        if isinstance(obj, (mmap.mmap, ctypes.Array)):
             return obj
         obj = obj.obj if isinstance(obj, memoryview) else getattr(obj, "base", None)
     return None

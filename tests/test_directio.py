@@ -11,7 +11,7 @@ import pytest
 
 from artiflow.datastore import directio, open_store
 from artiflow.datastore.directio import PIECE_BYTES, policy_from_env, write_blob
-from artiflow.exceptions import ConfigError
+from artiflow.exceptions import ArtifactError, ConfigError
 
 from conftest import REPO, ok, run_flow
 
@@ -157,7 +157,7 @@ def test_a_filesystem_that_refuses_direct_io_gets_an_ordinary_write(direct_store
     ref = direct_store.save("numbers", value)
     assert opened, "the direct path was not tried"
     assert direct_store.load(ref) == value
-    leftovers = [p for p in direct_store.storage.blobs.rglob(".tmp-*")]
+    leftovers = [p for p in direct_store.storage.root.rglob(".tmp-*")]
     assert leftovers == []
 
 
@@ -232,6 +232,7 @@ def test_a_failing_direct_write_raises_and_leaves_no_temp_file(direct_store, mon
         return real_pwritev(fd, parts, offset)
 
     monkeypatch.setattr(directio.os, "pwritev", write_then_fill_the_disk)
-    with pytest.raises(OSError, match="No space left"):
+    with pytest.raises(ArtifactError, match=r"Artifact 'big' \(\d+ bytes\) could not be stored .*: the disk is full "
+                                            r"\(No space left on device\)\. Nothing half-written was kept"):
         direct_store.save("big", np.ones(3 * PIECE_BYTES // 8))
-    assert [p for p in direct_store.storage.blobs.rglob("*") if p.is_file()] == []
+    assert [p for p in direct_store.storage.root.rglob("*") if p.is_file()] == []

@@ -122,7 +122,7 @@ def test_show_task_previews_are_short_and_large_values_are_not_loaded(store, cli
     store.task("BigFlow", run, "start", {"big": b"x" * 2_500_000, "long": list(range(1000)), "text": "a\nb"})
     loaded = []
     original = type(store.store).load
-    monkeypatch.setattr(type(store.store), "load", lambda self, ref: loaded.append(ref.type) or original(self, ref))
+    monkeypatch.setattr(type(store.store), "load", lambda self, ref, *names: loaded.append(ref.type) or original(self, ref, *names))
     lines = lines_of(invoke(cli, "show", f"BigFlow/{run}/start/1"))
     rows = {line.split()[0]: line for line in lines if line.split() and line.split()[0] in ("big", "long", "text")}
     assert rows["big"].endswith("<2.5 MB>") and "2.5 MB" in rows["big"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from conftest import ok, run_flow
+from store_spy import run_spied
 
 
 def run_case(case: str):
@@ -45,13 +46,16 @@ def test_include_of_a_missing_name(af_home):
 
 @pytest.mark.parametrize("case", ["include", "exclude"])
 def test_include_or_exclude_propagates_agreeing_values_by_reference(af_home, case):
-    ok(run_case(case))
+    result, calls = run_spied(af_home, "merge_cases_flow.py", "run", env={"MERGE_CASE": case})
+    ok(result)
     from artiflow import Flow
 
     run = Flow("MergeCasesFlow").latest_run
     assert run["join"].task.data.same == 1
     assert "differs" not in run["join"].task.data
     assert run["join"].task["same"].sha == run["start"].task["same"].sha
+    # by reference: `start` stored it, and neither the join nor `end` stored it again
+    assert [c.where for c in calls.saves("same")] == [run["start"].task.pathspec]
 
 
 def test_outside_a_join_is_an_error(af_home):

@@ -13,6 +13,7 @@ import pytest
 
 from conftest import FLOWS, REPO, ok, run_flow
 from failure_helpers import assert_all_artifacts_intact, child_pids, kill_quietly
+from store_spy import run_spied
 
 FLOW = "failures_flow.py"
 
@@ -29,17 +30,23 @@ def rerun_tasks(step) -> list:
 
 def test_resume_after_an_exception_reruns_only_the_failed_tasks(af_home):
     assert run_flow(FLOW, "run", "--n", "6", env={"MODE": "raise", "FAIL_AT": "1,3"}).returncode == 1
-    result = ok(run_flow(FLOW, "resume"))
-    assert "Resuming FailuresFlow/1 as run FailuresFlow/2 from step 'work'" in result.stdout
+    result, calls = run_spied(af_home, FLOW, "resume")
+    assert "Resuming FailuresFlow/1 as run FailuresFlow/2 from step 'work'" in ok(result).stdout
     run = run_of("FailuresFlow")
     assert run.id == "2" and run.successful
-    assert sorted(t.index for t in rerun_tasks(run["work"])) == [1, 3]
+    rerun = rerun_tasks(run["work"])
+    assert sorted(t.index for t in rerun) == [1, 3]
     reused = [t for t in run["work"] if t.origin_pathspec]
     assert len(reused) == 4 and all(t.origin_pathspec.startswith("FailuresFlow/1/work/") for t in reused)
     assert run["start"].task.origin_pathspec == "FailuresFlow/1/start/1"
     for task in reused:  # by reference: the same blobs, not copies
         origin = task.origin_pathspec.split("/")[-1]
         assert task["value"].sha == run_of("FailuresFlow", "1")["work"][origin]["value"].sha
+    # ... and not loaded and saved again: the resumed run stores `value` only for the tasks it reran, and
+    # nothing of what `start` made (which no rerun task sets) is stored again by anyone
+    assert sorted(c.where for c in calls.saves("value")) == sorted(t.pathspec for t in rerun)
+    assert not [c for c in calls.saves() if c.name in ("items", "big", "n")]
+    assert not [c for c in calls.calls if c.where in {t.pathspec for t in reused}]
     assert run["join"].task.data.values == [0, 10, 20, 30, 40, 50]
     assert run["start"].task.data.n == 6  # parameters come from the origin run
     assert_all_artifacts_intact("FailuresFlow")

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from conftest import FLOWS, REPO, ok, run_flow
+from store_spy import run_spied
 
 
 def latest(flow: str):
@@ -38,14 +39,22 @@ def test_run_ids_are_allocated_in_order(af_home):
 
 
 def test_identical_values_share_one_blob_and_untouched_pass_by_reference(af_home):
-    ok(run_flow("hello_flow.py", "run"))
-    ok(run_flow("hello_flow.py", "run"))
+    spied = [run_spied(af_home, "hello_flow.py", "run", log_name=f"run{i}.tsv") for i in (1, 2)]
+    for result, _ in spied:
+        ok(result)
     from artiflow import Flow
 
     runs = list(Flow("HelloFlow"))
     shas = {r["start"].task["message"].sha for r in runs} | {r["end"].task["message"].sha for r in runs}
     assert len(shas) == 1
-    blobs = [p for p in (af_home / ".artiflow" / "data" / "blobs").rglob("*") if p.is_file()]
+    (message_key,) = shas
+    for run_id, (_, calls) in enumerate(spied, start=1):
+        # `end` reads message (it prints it) and never sets it: it is passed on, not serialized again
+        assert [c.where for c in calls.saves("message")] == [f"HelloFlow/{run_id}/start/1"]
+        assert [c.where for c in calls.loads(message_key)] == [f"HelloFlow/{run_id}/end/2"]
+        names = [c.name for c in calls.saves()]
+        assert sorted(names) == sorted(set(names))  # and nothing else is saved twice either
+    blobs = [p for p in (af_home / ".artiflow" / "data").rglob("*") if p.is_file()]
     assert not [p for p in blobs if p.name.startswith(".tmp-")]
 
 

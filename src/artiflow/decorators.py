@@ -176,11 +176,12 @@ def _defer(func: Callable, error: DecoratorError) -> Callable:
 
 
 def _make(cls: type[StepDecorator]) -> Callable:
-    def decorate(func: Callable | None = None, **attributes: Any) -> Any:
-        if func is not None and callable(func) and not attributes:
-            return _attach(func, cls())
-        if func is not None:
-            error = DecoratorError(f"Write @{cls.name}(name=value, ...) with keyword arguments, not {func!r}.")
+    def decorate(*args: Any, **attributes: Any) -> Any:
+        if len(args) == 1 and callable(args[0]) and not attributes:
+            return _attach(args[0], cls())
+        if args:
+            given = ", ".join(map(repr, args))
+            error = DecoratorError(f"Write @{cls.name}(name=value, ...) with keyword arguments, not {given}.")
             return lambda f: _defer(f, error)
         if _uses_configs(attributes):
             return lambda f: _wait_for_configs(f, cls, attributes)

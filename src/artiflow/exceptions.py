@@ -105,6 +105,12 @@ class TaggingError(ArtiflowException):
     headline = "Invalid tag"
 
 
+class MetadataError(ArtiflowException):
+    """The metadata store cannot be read or written (locked by another process, disk full, ...)."""
+
+    headline = "Metadata store error"
+
+
 class ExternalCommandFailed(ArtiflowException):
     """A command a flow ran failed (Metaflow's name; flows raise it themselves too)."""
 
@@ -145,6 +151,21 @@ class ExceptionText:
     def stacktrace(self) -> str:
         """The formatted traceback of the user's frames."""
         return self.traceback
+
+
+SHOWN_CHARS = 80  # a value a user typed, quoted in a message, is cut to about this length
+
+
+def quoted(value: object, limit: int = SHOWN_CHARS) -> str:
+    """`repr(value)` for a message: control characters escaped, cut to about `limit` characters."""
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[:limit - 4]}...{text[-1]}"
+
+
+def shown(value: object) -> str:
+    """A name or path for a message: as it is when plain text, else quoted (escaped, cut)."""
+    text = str(value)
+    return text if text.isprintable() and len(text) <= SHOWN_CHARS else quoted(text)
 
 
 def load_json_object(text: str, where: str, error: type[ArtiflowException], hint: str) -> dict:

@@ -5,7 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Iterator, NamedTuple, Sequence
 
+from .cli.main import install_excepthook
 from .exceptions import InvalidNextError
+
+install_excepthook()  # an artiflow error raised while a flow file loads shows the user's frames, not artiflow's
 
 if TYPE_CHECKING:
     from .datastore import ArtifactRef, ContentStore
@@ -180,7 +183,9 @@ class FlowSpec:
         ref = ctx.refs.get(name)
         if ref is None:
             raise AttributeError(self._af_missing_message(name))
-        value = ctx.store.load(ref)
+        from .current import current  # names the task in the error if the blob is bad
+
+        value = ctx.store.load(ref, name, current.pathspec)
         ctx.loaded[name] = value
         if name not in ctx.params and not ctx.read_only:
             object.__setattr__(self, name, value)  # a value read may be changed in place: save it again

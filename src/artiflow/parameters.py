@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from .exceptions import ParameterError
+from .exceptions import ParameterError, quoted, shown
 
 # The launcher imports this module (as metaflow.parameters) before every flow file, so it stays light:
 # typing for type checkers only, json and re where they are used.
@@ -27,7 +27,12 @@ class JSONType:
         try:
             return json.loads(text)
         except json.JSONDecodeError as exc:
-            raise ParameterError(f"Parameter '{param_name}' expects JSON, but {text!r} is not valid JSON: {exc}.") from None
+            raise ParameterError(f"Parameter '{param_name}' expects JSON, but {quoted(text)} is not valid JSON: "
+                                 f"{exc}.") from None
+        except (RecursionError, ValueError) as exc:  # nested too deep, or a number too long for Python
+            reason = "it is nested too deeply" if isinstance(exc, RecursionError) else str(exc)
+            raise ParameterError(f"Parameter '{param_name}' expects JSON, but {quoted(text)} cannot be read: "
+                                 f"{reason}.") from None
 
 
 def _is_deferred(value: Any) -> bool:
@@ -144,7 +149,8 @@ class Parameter:
                 except ParameterError:
                     raise ParameterError(
                         f"Parameter '{self.name}' is a list of {self.type_name()} separated by {self.separator!r}, "
-                        f"but element {i + 1} of {value!r} is {part!r}, which is not a valid {self.type_name()}."
+                        f"but element {i + 1} of {quoted(value)} is {quoted(part)}, which is not a valid "
+                        f"{self.type_name()}."
                     ) from None
             return out
         return self._convert_one(value)
@@ -159,18 +165,18 @@ class Parameter:
             try:
                 return kind(value)
             except (TypeError, ValueError):
-                raise ParameterError(f"Parameter '{self.name}' expects {kind.__name__}, but got {value!r}.") from None
+                raise ParameterError(f"Parameter '{self.name}' expects {kind.__name__}, but got {quoted(value)}.") from None
         if _is_click_type(kind):  # e.g. click.Choice([...]), click.IntRange(...)
             try:
                 return kind.convert(value, None, None)
             except Exception as exc:  # noqa: BLE001 - click's BadParameter, without importing click here
-                text = getattr(exc, "message", None) or str(exc)
+                text = (getattr(exc, "message", None) or str(exc)).replace(repr(value), quoted(value))
                 raise ParameterError(f"Parameter '{self.name}': {text}") from None
         if callable(kind) and isinstance(value, str):
             try:
                 return kind(value)
             except Exception as exc:  # noqa: BLE001 - the user's type function rejected the value
-                raise ParameterError(f"Parameter '{self.name}' expects {self.type_name()}, but {value!r} was "
+                raise ParameterError(f"Parameter '{self.name}' expects {self.type_name()}, but {quoted(value)} was "
                                      f"rejected: {exc}") from None
         return value
 
@@ -198,7 +204,7 @@ def _parse_bool(value: Any, name: str) -> bool:
         return True
     if text in ("0", "false", "no", "n", "off"):
         return False
-    raise ParameterError(f"Parameter '{name}' expects true or false, but got {value!r}.")
+    raise ParameterError(f"Parameter '{name}' expects true or false, but got {quoted(value)}.")
 
 
 class IncludeFile(Parameter):
@@ -213,23 +219,35 @@ class IncludeFile(Parameter):
     def convert(self, value: Any) -> Any:
         if value is None:
             return None
-        path = os.path.expanduser(str(value))
-        if not os.path.isfile(path):
-            raise ParameterError(
-                f"IncludeFile '{self.name}': the file {value!r} does not exist (looked in {os.path.abspath(path)}). "
-                f"Pass an existing file with --{self.name} PATH."
-            )
-        with open(path, "rb") as f:
-            data = f.read()
+        data = self._read(str(value))
         if not self.is_text:
             return data
         try:
             return data.decode(self.encoding)
         except UnicodeDecodeError as exc:
             raise ParameterError(
-                f"IncludeFile '{self.name}': {value!r} is not valid {self.encoding} text ({exc}). "
+                f"IncludeFile '{self.name}': {quoted(value)} is not valid {self.encoding} text ({exc}). "
                 f"Pass is_text=False to store its bytes, or the right encoding=."
             ) from None
+        except LookupError:
+            raise ParameterError(f"IncludeFile '{self.name}': encoding={self.encoding!r} is not a known text "
+                                 f"encoding; use e.g. encoding='utf-8'.") from None
+
+    def _read(self, given: str) -> bytes:
+        """The bytes of the file the command line names; a ParameterError says why it cannot be read."""
+        path = os.path.expanduser(given)
+        where = f"IncludeFile '{self.name}': the file {quoted(given)}"
+        if not os.path.isfile(path):
+            what = "is a folder, not a file" if os.path.isdir(path) else (
+                "is not a regular file" if os.path.exists(path) else "does not exist")
+            raise ParameterError(f"{where} {what} (looked in {shown(os.path.abspath(path))}). "
+                                 f"Pass an existing file with --{self.name} PATH.")
+        try:
+            with open(path, "rb") as f:
+                return f.read()
+        except OSError as exc:
+            raise ParameterError(f"{where} cannot be read: {exc.strerror or exc}. Check its permissions, or pass "
+                                 f"another file with --{self.name} PATH.") from None
 
 
 PARAMETER_NAME = r"^[A-Za-z][A-Za-z0-9_-]*$"

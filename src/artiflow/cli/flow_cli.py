@@ -9,7 +9,7 @@ from typing import Any
 import click
 
 from ..decorators import parse_with
-from ..exceptions import CommandError
+from ..exceptions import CommandError, shown
 from ..parameters import flow_parameters
 from ..runtime.scheduler import RunOptions
 from .errors import friendly_errors, report
@@ -153,6 +153,27 @@ def _options(ctx: click.Context, tag: tuple[str, ...], max_workers: int, max_num
                       quiet=ctx.obj["quiet"], with_decorators=[parse_with(w) for w in with_])
 
 
+def _check_run_id_file(path: str | None) -> None:
+    """`--run-id-file` must be writable before the run starts: its folder exists and may be written."""
+    if not path:
+        return
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder) or not os.access(folder, os.W_OK):
+        what = "does not exist" if not os.path.isdir(folder) else "cannot be written"
+        raise CommandError(f"--run-id-file {shown(path)}: the folder {shown(folder)} {what}. Create it, or give "
+                           f"a file in an existing folder.")
+
+
+def _check_origin_run_id(flow_name: str, given: str | None) -> None:
+    """`--origin-run-id` digits are a run number the metadata store can hold (other text: "no run 'x'")."""
+    from ..client.pathspec import run_number
+
+    digits = (given or "").rpartition("/")[2]
+    if digits.isdigit() and run_number(digits) is None:
+        raise CommandError(f"--origin-run-id {shown(given)} is not a run id: give the number of a run of "
+                           f"{flow_name}, e.g. --origin-run-id 3 (or {flow_name}/3).")
+
+
 def _run(ctx: click.Context, **values: Any) -> None:
     from ..config import current_user
     from ..flow_decorators import project_info
@@ -161,6 +182,7 @@ def _run(ctx: click.Context, **values: Any) -> None:
 
     param_values, rest = parameter_values(values)
     flow_cls = ctx.obj["flow_cls"]
+    _check_run_id_file(rest["run_id_file"])
     configs = _configs(ctx)
     graph = _graph(ctx, configs)
     options = _options(ctx, rest["tag"], rest["max_workers"], rest["max_num_splits"], rest["with_"])
@@ -179,6 +201,8 @@ def _resume(ctx: click.Context, step: str | None, origin_run_id: str | None, tag
     if ctx.obj["config_files"] or ctx.obj["config_texts"]:
         raise FlowConfigError("resume reuses the configs of the run it resumes, so it takes no --config or "
                               "--config-value. Start a new run (run) to use other config values.")
+    _check_origin_run_id(ctx.obj["flow_cls"].__name__, origin_run_id)
+    _check_run_id_file(run_id_file)
     configs = origin_configs(ctx.obj["flow_cls"], origin_run_id, ctx.obj["datastore_root"], lambda: _configs(ctx))
     graph = _graph(ctx, configs)
     options = _options(ctx, tag, max_workers, max_num_splits, with_)

@@ -16,7 +16,7 @@ import click
 
 from ..client import DataArtifact, Flow, Run, Step, Task
 from ..client.context import using_namespace
-from ..client.pathspec import InvalidPathspec, from_pathspec, split
+from ..client.pathspec import InvalidPathspec, from_pathspec, quoted, split
 from .errors import friendly_errors
 
 PREVIEW_WIDTH = 60
@@ -184,7 +184,7 @@ def flow_object(flow_name: str, spec: str, kinds: tuple[str, ...], usage: str, e
         parts = parts[1:]
     kind = {1: "run", 2: "step", 3: "task"}.get(len(parts))
     if kind not in kinds:
-        raise InvalidPathspec(f"{spec!r} is not a valid argument here: give {usage}, e.g. {example}.")
+        raise InvalidPathspec(f"{quoted(spec)} is not a valid argument here: give {usage}, e.g. {example}.")
     return from_pathspec("/".join([flow_name, *parts]))
 
 
@@ -272,7 +272,7 @@ def show_command(pathspec: str) -> None:
 def logs_command(pathspec: str, stderr: bool | None) -> None:
     parts = split(pathspec)
     if len(parts) not in (3, 4):
-        raise InvalidPathspec(f"{pathspec!r} does not name a step or a task: give Flow/run/step[/task], "
+        raise InvalidPathspec(f"{quoted(pathspec)} does not name a step or a task: give Flow/run/step[/task], "
                               f"e.g. HelloFlow/3/start.")
     stream = None if stderr is None else ("stderr" if stderr else "stdout")
     logs(parts[0], "/".join(parts[1:]), stream, echo=click.echo)

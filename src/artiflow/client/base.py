@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..exceptions import NamespaceMismatch, NotFound
+from ..exceptions import NamespaceMismatch, NotFound, shown
 from .context import Context, get_namespace, is_visible, listing
+from .pathspec import run_number
 
 UNSET: Any = object()  # "no namespace given": take the current one
 
@@ -80,23 +81,20 @@ def check_flow(ctx: Context, flow: str) -> None:
     if flow in names:
         return
     if not names:
-        raise NotFound(f"Flow {flow} does not exist: no runs are recorded in {ctx.where()}. Run a flow first, "
+        raise NotFound(f"Flow {shown(flow)} does not exist: no runs are recorded in {ctx.where()}. Run a flow first, "
                        f"or run this from the project folder (the one holding .artiflow), or set ARTIFLOW_ROOT to that .artiflow folder.")
-    raise NotFound(f"Flow {flow} does not exist; flows: {listing(names)}.")
+    raise NotFound(f"Flow {shown(flow)} does not exist; flows: {listing(names)}.")
 
 
 def fetch_run(ctx: Context, flow: str, run_id: str | int, ns: str | None = UNSET) -> dict[str, Any]:
     """A run's row; NotFound (listing the runs) or NamespaceMismatch when not in `ns` (None: no check)."""
     check_flow(ctx, flow)
     pathspec = f"{flow}/{run_id}"
-    row = None
-    try:
-        row = ctx.meta.run(flow, int(run_id))
-    except (TypeError, ValueError):
-        pass
+    number = run_number(run_id)
+    row = None if number is None else ctx.meta.run(flow, number)
     if row is None:
         ids = sorted(r["run_id"] for r in ctx.meta.runs(flow))
-        raise NotFound(f"Run {pathspec} does not exist; runs of {flow}: {listing(ids, tail=True)}.")
+        raise NotFound(f"Run {flow}/{shown(run_id)} does not exist; runs of {flow}: {listing(ids, tail=True)}.")
     check_visible(row, pathspec, get_namespace() if ns is UNSET else ns)
     return row
 

@@ -35,7 +35,7 @@ class TaskData:
         values = self._af_values
         if name not in values:
             task = self._af_task
-            values[name] = task._ctx.store.load(task._ref(name))
+            values[name] = task._ctx.store.load(task._ref(name), name, task.pathspec)
         return values[name]
 
     def __setattr__(self, name: str, value: Any) -> None:

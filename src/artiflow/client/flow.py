@@ -9,7 +9,7 @@ from ..exceptions import NamespaceMismatch, NotFound
 from . import tagging
 from .base import UNSET, ClientObject, HasStatus, RunFacts, check_flow, fetch_run, flow_names, has_tags
 from .context import Context, get_context, get_namespace, is_visible, listing, to_datetime
-from .pathspec import parse
+from .pathspec import parse, run_number
 from .task import Step, Task, TaskData, step_order
 
 
@@ -121,10 +121,8 @@ class Flow(ClientObject):
         return self._run(row)
 
     def __contains__(self, run_id: object) -> bool:
-        try:
-            row = self._ctx.meta.run(self.name, int(run_id))  # type: ignore[arg-type]
-        except (TypeError, ValueError):
-            return False
+        number = run_number(run_id)
+        row = None if number is None else self._ctx.meta.run(self.name, number)
         return row is not None and is_visible(row, self._visible_ns)
 
     @property

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..exceptions import ArtiflowException
+from ..exceptions import ArtiflowException, quoted, shown
 
 KINDS = ("flow", "run", "step", "task", "artifact")
 SHAPE = "Flow/run/step/task/artifact"
+MAX_ID = 2**63 - 1  # the largest run or task id the metadata store can hold
 
 
 class InvalidPathspec(ArtiflowException):
@@ -20,17 +21,32 @@ class InvalidPathspec(ArtiflowException):
 MetaflowInvalidPathspec = InvalidPathspec
 
 
+def run_number(run_id: object) -> int | None:
+    """The run number an id stands for (`3`, `"3"`); None for anything else (`"x"`, `"-1"`, too large)."""
+    if isinstance(run_id, str):
+        text = run_id.strip()
+        run_id = int(text) if text.isascii() and text.isdigit() and len(text) <= len(str(MAX_ID)) else None
+    if isinstance(run_id, bool) or not isinstance(run_id, int):
+        return None
+    return run_id if 0 <= run_id <= MAX_ID else None
+
+
 def split(pathspec: str) -> list[str]:
     """The components of a pathspec (a trailing slash is ignored); errors on empty components."""
     if not isinstance(pathspec, str):
-        raise InvalidPathspec(f"A pathspec is a string like {SHAPE}, not {type(pathspec).__name__} {pathspec!r}.")
+        raise InvalidPathspec(f"A pathspec is a string like {SHAPE}, not {type(pathspec).__name__} "
+                              f"{quoted(pathspec)}.")
     parts = pathspec.strip().rstrip("/").split("/")
     if any(not part for part in parts):
-        raise InvalidPathspec(f"Pathspec {pathspec!r} has an empty component; it looks like {SHAPE} "
+        raise InvalidPathspec(f"Pathspec {quoted(pathspec)} has an empty component; it looks like {SHAPE} "
                               f"(or a prefix of it, e.g. HelloFlow/3/start).")
     if len(parts) > len(KINDS):
-        raise InvalidPathspec(f"Pathspec {pathspec!r} has {len(parts)} components; at most {len(KINDS)} "
+        raise InvalidPathspec(f"Pathspec {quoted(pathspec)} has {len(parts)} components; at most {len(KINDS)} "
                               f"are possible: {SHAPE}.")
+    odd = next((part for part in parts if not part.isprintable()), None)
+    if odd is not None:
+        raise InvalidPathspec(f"Pathspec {quoted(pathspec)} has a control or invisible character in "
+                              f"{quoted(odd)}; names and ids in a pathspec are plain text, like {SHAPE}.")
     return parts
 
 
@@ -40,7 +56,7 @@ def parse(pathspec: str, kind: str) -> list[str]:
     depth = KINDS.index(kind) + 1
     if len(parts) != depth:
         example = "/".join(SHAPE.split("/")[:depth])
-        raise InvalidPathspec(f"Pathspec {pathspec!r} does not name a {kind}: a {kind} pathspec has "
+        raise InvalidPathspec(f"Pathspec {quoted(pathspec)} does not name a {kind}: a {kind} pathspec has "
                               f"{depth} component{'s' if depth > 1 else ''}, {example}.")
     return parts
 

@@ -52,8 +52,9 @@ class Attempt:
         self.exception = exception_of(row["exception"])
 
     def _log_bytes(self, stream: str) -> bytes:
-        key = self._row[f"{stream}_key"]
-        return b"" if not key else bytes(self._ctx.store.get_bytes(key))
+        from ..runtime.output import read_log  # a long log is stored as several blobs
+
+        return read_log(self._ctx.store, self._row[f"{stream}_key"])
 
     def _log(self, stream: str) -> str:
         return self._log_bytes(stream).decode("utf-8", errors="replace")

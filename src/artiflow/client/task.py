@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Iterator
 
 from ..datastore import ArtifactRef
-from ..exceptions import ArtiflowException, NotFound
+from ..exceptions import ArtiflowException, NotFound, shown
 from .base import UNSET, ClientObject, HasStatus, RunFacts, fetch_run, has_tags
 from .context import Context, get_context, listing, to_datetime
 from .data import ArtifactNotFound, Artifacts, DataArtifact, TaskData
@@ -179,7 +179,7 @@ class Step(_InRun):
                              if str(r["task_id"]) == str(task_id).strip()]
             row = next(iter(_poll(query)), None)
         if row is None:
-            raise NotFound(f"Task {self.pathspec}/{task_id} does not exist; tasks of {self.pathspec}: "
+            raise NotFound(f"Task {self.pathspec}/{shown(task_id)} does not exist; tasks of {self.pathspec}: "
                            f"{listing(r['task_id'] for r in self._rows)}.")
         return self._task(row)
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
+import errno
 from dataclasses import dataclass
 from typing import Any
 
 from ..exceptions import ArtifactError, SerializationError
-from .chunks import reported_size
+from .chunks import reported_size, stored_size
 from .keys import content_key, key_matches
 from .serializers import serializer_for, serializer_named
 from .storage import Storage, open_storage
@@ -28,6 +30,29 @@ def type_name(value: Any) -> str:
     return cls.__qualname__ if cls.__module__ == "builtins" else f"{cls.__module__}.{cls.__qualname__}"
 
 
+class BlobError(ArtifactError):
+    """A blob that cannot be served, missing or corrupt: names the blob and, when the reader said, the artifact."""
+
+    def __init__(self, key: str, problem: str, message: str, artifact: str | None = None,
+                 pathspec: str | None = None) -> None:
+        super().__init__(message)
+        self.key = key
+        self.problem = problem  # "missing" or "corrupt"
+        self.artifact = artifact
+        self.pathspec = pathspec
+
+
+def _subject(key: str, artifact: str | None, pathspec: str | None) -> str:
+    """How an error names what could not be read: the artifact and its task when known, and the blob."""
+    if artifact is None:
+        return f"Blob {key}"
+    return f"Artifact '{artifact}'" + (f" in {pathspec}" if pathspec else "") + f": blob {key}"
+
+
+REWRITE_HINT = ("Re-run or resume the step that produced it to write it again (a save of the same value "
+                "rewrites the blob); `artiflow verify` lists every artifact that uses it.")
+
+
 class ContentStore:
     """Artifacts stored once per content, on any `Storage` backend."""
 
@@ -46,33 +71,97 @@ class ContentStore:
                 f"{serializer.name} cannot serialize ({type(exc).__name__}: {exc}). Store a plain value "
                 f"instead (e.g. list(...) of a generator), or keep it out of self by using a local variable."
             ) from exc
-        key = self.put_bytes(chunks)
+        key = self.put_bytes(chunks, f"Artifact '{name}'")
         return ArtifactRef(key, serializer.name, type_name(value), reported_size(chunks))
 
-    def load(self, ref: ArtifactRef) -> Any:
-        """Read an artifact back with the serializer that wrote it (large local blobs: memory-mapped)."""
+    def batch(self) -> contextlib.AbstractContextManager[None]:
+        """Blobs saved inside are made durable together when it ends (a task's artifacts, before it reports)."""
+        return self.storage.batch()
+
+    def load(self, ref: ArtifactRef, artifact: str | None = None, pathspec: str | None = None) -> Any:
+        """Read an artifact back with the serializer that wrote it (large local blobs: memory-mapped).
+
+        `artifact` and `pathspec` (the reader's names for it) only serve the error when the blob is bad.
+        """
         try:
             serializer = serializer_named(ref.serializer)
         except KeyError as exc:
-            raise ArtifactError(f"Blob {ref.key} ({ref.type}): {exc.args[0]}") from None
-        return serializer.loads(self.get_bytes(ref.key))
+            raise ArtifactError(f"{_subject(ref.key, artifact, pathspec)} ({ref.type}): {exc.args[0]}") from None
+        return serializer.loads(self.get_bytes(ref.key, artifact, pathspec))
 
-    def put_bytes(self, chunks: list[bytes | memoryview]) -> str:
-        """Store bytes given as chunks; hashed first, so a blob that exists is not written again."""
+    def put_bytes(self, chunks: list[bytes | memoryview], what: str = "A blob") -> str:
+        """Store bytes given as chunks, durably; hashed first, so a whole blob that exists is not written again.
+
+        A failed write (a full disk) raises an ArtifactError about `what`; nothing half-written is left.
+        """
         key = content_key(chunks)
-        if not self.storage.exists(key):
-            self.storage.put(key, chunks)
+        if not self.storage.exists(key, stored_size(chunks)):
+            try:
+                self.storage.put(key, chunks)
+            except OSError as exc:
+                raise ArtifactError(_write_failure(what, stored_size(chunks), self.storage.describe(), exc)) from exc
         return key
 
-    def get_bytes(self, key: str) -> memoryview:
-        """A blob's bytes, verified against its key (one xxh3 pass over the memory map)."""
-        data = self.storage.get(key)
-        if not key_matches(data, key):
-            raise ArtifactError(
-                f"Blob {key} in {self.storage.describe()} is corrupt: its content no longer matches its "
-                f"hash. It was changed on disk after it was written."
-            )
-        return data
+    def get_bytes(self, key: str, artifact: str | None = None, pathspec: str | None = None) -> memoryview:
+        """A blob's bytes, verified against its key (one xxh3 pass); a corrupt blob is quarantined, then reported."""
+        subject = _subject(key, artifact, pathspec)
+        try:
+            data = self.storage.get(key)
+        except FileNotFoundError:
+            copies = self.storage.quarantined_copies(key)
+            why = (f"It was found corrupt and moved aside to {copies[-1]}." if copies else "It was deleted, or the "
+                   "datastore root points elsewhere (check ARTIFLOW_DATASTORE_ROOT).")
+            raise BlobError(key, "missing", f"{subject} is missing from the datastore at {self.storage.describe()}. "
+                                            f"{why} {REWRITE_HINT}", artifact, pathspec) from None
+        if key_matches(data, key):
+            return data
+        del data
+        try:
+            moved = self.quarantine(key)
+        except OSError as exc:  # a read-only or another user's datastore: report it all the same
+            aside = f"It could not be moved aside ({exc.strerror or exc}); until it is, every read fails."
+        else:
+            if moved is None and self.check(key) == "ok":  # a writer put a good copy in place meanwhile
+                return self.storage.get(key)
+            aside = f"It was moved aside to {moved}, so it is never served again." if moved else ""
+        raise BlobError(key, "corrupt", (
+            f"{subject} in {self.storage.describe()} is corrupt: its content no longer matches its hash (the "
+            f"file was changed or truncated on disk after it was written). {aside} {REWRITE_HINT}"),
+            artifact, pathspec)
+
+    def check(self, key: str) -> str:
+        """What the stored blob is, without changing anything: "ok", "missing" or "corrupt"."""
+        try:
+            data = self.storage.get(key)
+        except FileNotFoundError:
+            return "missing"
+        return "ok" if key_matches(data, key) else "corrupt"
+
+    def quarantine(self, key: str) -> str | None:
+        """Move a corrupt blob aside (so the next save of its content writes it again); where it went, or None."""
+        return self.storage.quarantine(key, lambda found: not key_matches(found, key))
+
+
+    def resave(self, value: Any, key: str) -> bool:
+        """Write `value` again as blob `key` if its bytes are exactly that blob's (a recovered value); whether it was."""
+        produced = serializer_for(value).dumps(value)
+        chunks = produced if isinstance(produced, list) else list(produced)
+        if content_key(chunks) != key:
+            return False
+        self.put_bytes(chunks)
+        return True
+
+
+def _write_failure(what: str, size: int, where: str, exc: OSError) -> str:
+    """The message of a failed blob write: a full disk (or quota) said plainly, with what to do."""
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        cause = "the disk is full" if exc.errno == errno.ENOSPC else "the disk quota is exceeded"
+        return (f"{what} ({size} bytes) could not be stored in the datastore at {where}: {cause} ({exc.strerror}). "
+                f"Nothing half-written was kept. Free some space (or set ARTIFLOW_DATASTORE_ROOT to a disk "
+                f"with room), then resume the run (python FLOW.py resume).")
+    return (f"{what} ({size} bytes) could not be stored in the datastore at {where}: "
+            f"{exc.strerror or exc} ({type(exc).__name__}, errno {exc.errno}). Nothing half-written was kept. "
+            f"Check that the folder is writable, then resume the run (python FLOW.py resume).")
 
 
 def open_store(datastore_root: str) -> ContentStore:

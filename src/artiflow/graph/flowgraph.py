@@ -26,6 +26,9 @@ class FlowGraph:
         """Read the DAG of `flow_cls` from its source and validate it (raises GraphError)."""
         steps, file, class_line = _collect(flow_cls)
         where = _where(file, class_line)
+        if not steps:
+            raise GraphError(f"Flow '{flow_cls.__name__}' at {where} has no steps: mark its methods with @step, "
+                             "starting with `def start(self):` and ending with `def end(self):`.", class_line)
         for required in ("start", "end"):
             if required not in steps:
                 raise GraphError(f"Flow '{flow_cls.__name__}' at {where} has no '{required}' step. "

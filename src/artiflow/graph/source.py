@@ -55,6 +55,22 @@ def _make_node(func: ast.FunctionDef, file: str) -> StepNode:
         doc=doc[0].strip() if doc else "")
 
 
+def _check_signature(func: ast.FunctionDef | ast.AsyncFunctionDef, file: str) -> None:
+    """Check 2: a step is a plain method taking `self` (a join: `self, inputs`), nothing else."""
+    where = f"Step '{func.name}' at {_where(file, func.lineno)}"
+    if isinstance(func, ast.AsyncFunctionDef):
+        raise GraphError(f"{where} is an `async def`; a step is a plain method: write `def {func.name}(self):`.",
+                         func.lineno)
+    args = func.args
+    positional = [a.arg for a in args.posonlyargs + args.args]
+    extra = [f"*{args.vararg.arg}"] if args.vararg else []
+    extra += [a.arg for a in args.kwonlyargs] + ([f"**{args.kwarg.arg}"] if args.kwarg else [])
+    if not positional or len(positional) > 2 or extra:
+        shown = ", ".join(positional + extra) or "no arguments"
+        raise GraphError(f"{where} takes {shown}; a step takes only `self`, and a join `self, inputs`: write "
+                         f"`def {func.name}(self):` or `def {func.name}(self, inputs):`.", func.lineno)
+
+
 def _collect(flow_cls: type) -> tuple[dict[str, tuple[StepNode, ast.FunctionDef]], str, int]:
     """Steps by name (base classes first, subclasses override), the flow's file and line."""
     steps: dict[str, tuple[StepNode, ast.FunctionDef]] = {}
@@ -74,6 +90,7 @@ def _collect(flow_cls: type) -> tuple[dict[str, tuple[StepNode, ast.FunctionDef]
         for stmt in cdef.body:
             if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)):
                 if any(_dec_name(d) == "step" for d in stmt.decorator_list):
+                    _check_signature(stmt, file)
                     steps[stmt.name] = (_make_node(stmt, file), stmt)
                 else:
                     steps.pop(stmt.name, None)

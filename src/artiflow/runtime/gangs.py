@@ -19,6 +19,7 @@ class Gang:
 
     members: list[TaskSpec]
     outcomes: dict[int, tuple[TaskSpec, TaskResult | None, dict | None]] = field(default_factory=dict)
+    stopped: set[int] = field(default_factory=set)   # members the scheduler killed after another failed
 
     @property
     def control(self) -> TaskSpec:
@@ -37,8 +38,9 @@ class Gang:
         self.outcomes[finished.spec.task_id] = (finished.spec, result, exception)
 
     def failures(self) -> list[tuple[TaskSpec, dict]]:
-        """(member, error) of each member that failed, by node index."""
-        return [(spec, exc) for spec, _, exc in self._ordered() if exc is not None]
+        """(member, error) of each member that failed: those that failed by themselves first, by node index."""
+        failed = [(spec, exc) for spec, _, exc in self._ordered() if exc is not None]
+        return sorted(failed, key=lambda item: item[0].task_id in self.stopped)
 
     def results(self) -> list[tuple[TaskSpec, TaskResult]]:
         """(member, result) of every member, by node index (all succeeded)."""

@@ -15,7 +15,7 @@ from ..graph import FlowGraph
 from ..metadata import SQLiteMetadata, open_metadata
 from .console import Console
 from .resume import ResumePlan
-from .scheduler import RunOptions, Scheduler
+from .scheduler import RunnerFailure, RunOptions, Scheduler
 
 
 def _json_safe(value: Any) -> Any:
@@ -125,6 +125,9 @@ def _execute(flow_cls: type, graph: FlowGraph, store: ContentStore, metadata: SQ
     scheduler = Scheduler(flow_cls, graph, store, metadata, run_id, config.user, params, options, console, resume)
     try:
         ok = scheduler.run()
+    except RunnerFailure as failure:
+        console.error(failure.message)
+        return False
     except KeyboardInterrupt:
         console.error(f"Run {pathspec} interrupted: all its tasks were stopped and the run is marked failed. "
                       f"Continue it with: resume --origin-run-id {run_id}")

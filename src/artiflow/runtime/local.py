@@ -2,7 +2,8 @@
 
 Forking means a task starts with the flow module, artiflow and the user's imports already loaded:
 no interpreter start, no re-import. The task's stdout/stderr go through pipes so the runner can show
-them live with the task's pathspec and store them; its result comes back pickled on a third pipe.
+them live with the task's pathspec and store them (runtime/output.py: in time linear in what it prints,
+in bounded memory); its result comes back pickled on a third pipe.
 """
 
 from __future__ import annotations
@@ -12,13 +13,38 @@ import pickle
 import selectors
 import signal
 import sys
+import time
 from dataclasses import dataclass, field
-from typing import Callable, Iterator
+from typing import Callable, Iterator, Protocol
 
+from .output import LineView, Spool
 from .spec import TaskResult, TaskSpec
 
 STREAMS = ("stdout", "stderr")
 STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}
+READ_BYTES = 1 << 16
+OFFER_AGAIN_SECONDS = 0.25  # how soon an update the console did not show yet is offered again
+
+
+class OutputCallback(Protocol):
+    """Shows a task's output: a line, or an update of its current line (False: that update was not shown yet)."""
+
+    def __call__(self, spec: TaskSpec, stream: str, line: str, update: bool = False) -> bool | None: ...
+
+
+class TaskStream:
+    """One output stream of a running task: its bytes spooled for storage, its lines for the console."""
+
+    __slots__ = ("spool", "view")
+
+    def __init__(self, spec: TaskSpec, stream: str, on_output: OutputCallback) -> None:
+        self.spool = Spool()
+        self.view = LineView(lambda text, update: on_output(spec, stream, text, update))
+
+    def feed(self, chunk: bytes) -> None:
+        """Keep the bytes and show what they complete."""
+        self.spool.write(chunk)
+        self.view.feed(chunk)
 
 
 @dataclass
@@ -28,20 +54,19 @@ class Running:
     spec: TaskSpec
     pid: int
     fds: dict[int, str]                      # fd → "stdout" | "stderr" | "result"
-    data: dict[str, bytearray] = field(default_factory=lambda: {"stdout": bytearray(), "stderr": bytearray(),
-                                                                 "result": bytearray()})
-    partial: dict[str, bytes] = field(default_factory=lambda: {"stdout": b"", "stderr": b""})
+    streams: dict[str, TaskStream]
+    result: bytearray = field(default_factory=bytearray)
 
 
 @dataclass
 class Finished:
-    """A task process that has exited: its result (None if it died) and everything it printed."""
+    """A task process that has exited: its result (None if it died) and everything it printed (see `store_log`)."""
 
     spec: TaskSpec
     result: TaskResult | None
     exit_status: int
-    stdout: bytes
-    stderr: bytes
+    stdout: Spool | bytes
+    stderr: Spool | bytes
 
     def death_reason(self) -> str:
         if os.WIFSIGNALED(self.exit_status):
@@ -56,9 +81,6 @@ class Finished:
 SIGNAL_WORDS = {"SIGSEGV": "segmentation fault", "SIGBUS": "bus error", "SIGABRT": "aborted",
                 "SIGFPE": "floating point exception", "SIGILL": "illegal instruction",
                 "SIGKILL": "killed, e.g. out of memory or by a user"}
-
-
-OutputCallback = Callable[[TaskSpec, str, str], None]
 
 
 def _drain(fd: int) -> None:
@@ -111,6 +133,8 @@ class LocalExecutor:
         self.on_output = on_output
         self.selector = selectors.DefaultSelector()
         self.running: dict[int, Running] = {}
+        self.waiting: set[LineView] = set()  # updates the console did not show yet, to offer again
+        self.offer_at = 0.0                  # when to offer them again
         self.wakeup_read, wakeup_write = os.pipe()  # a signal's byte here ends a wait at once
         for fd in (self.wakeup_read, wakeup_write):
             os.set_blocking(fd, False)
@@ -141,7 +165,7 @@ class LocalExecutor:
             os.close(write_fd)
             fds[read_fd] = name
             os.set_blocking(read_fd, False)
-        task = Running(spec, pid, fds)
+        task = Running(spec, pid, fds, {stream: TaskStream(spec, stream, self.on_output) for stream in STREAMS})
         self.running[pid] = task
         for fd in fds:
             self.selector.register(fd, selectors.EVENT_READ, task)
@@ -186,30 +210,65 @@ class LocalExecutor:
             os._exit(code)
 
     def wait(self, timeout: float | None = None) -> Iterator[Finished]:
-        """Read whatever output is ready; yield the tasks that have ended."""
-        for key, _ in self.selector.select(timeout):
-            task: Running | None = key.data
-            if task is None:  # a signal arrived: drain its byte and let the scheduler look at its flag
-                _drain(self.wakeup_read)
-            elif key.fd in task.fds and not self._read(task, key.fd):
-                self._close(task, key.fd)
-                if not task.fds:
-                    _, status = os.waitpid(task.pid, 0)
-                    yield self._finish(task, status)
-        yield from self._reap_with_pipes_held()
+        """Read output until a task ends, a signal arrives or `timeout` passes; yield the tasks that ended.
+
+        Output alone does not end the wait: a task that prints in many small writes would otherwise
+        cost the scheduler a round of its loop per write.
+        """
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
+            if self.waiting:
+                remaining = OFFER_AGAIN_SECONDS if remaining is None else min(remaining, OFFER_AGAIN_SECONDS)
+            events = self.selector.select(remaining)
+            done = not events
+            for key, _ in events:
+                task: Running | None = key.data
+                if task is None:  # a signal arrived: drain its byte and let the scheduler look at its flag
+                    _drain(self.wakeup_read)
+                    done = True
+                elif key.fd in task.fds and not self._read(task, key.fd):
+                    self._close(task, key.fd)
+                    if not task.fds:
+                        _, status = os.waitpid(task.pid, 0)
+                        done = True
+                        yield self._finish(task, status)
+            for finished in self._reap_with_pipes_held():
+                done = True
+                yield finished
+            self._offer_waiting()
+            if done or (deadline is not None and time.monotonic() >= deadline):
+                return
 
     def _read(self, task: Running, fd: int) -> bool:
         """Read one chunk; False at end of file."""
         try:
-            chunk = os.read(fd, 1 << 16)
+            chunk = os.read(fd, READ_BYTES)
         except BlockingIOError:
             return True
         if chunk:
-            stream = task.fds[fd]
-            task.data[stream] += chunk
-            if stream in STREAMS:
-                self._emit_lines(task, stream, chunk)
+            name = task.fds[fd]
+            if name == "result":
+                task.result += chunk
+            else:
+                stream = task.streams[name]
+                stream.feed(chunk)
+                if stream.view.waiting:
+                    self.waiting.add(stream.view)
+                else:
+                    self.waiting.discard(stream.view)
         return bool(chunk)
+
+    def _offer_waiting(self) -> None:
+        """Offer again the updates the console did not show yet (a task that goes quiet still shows its latest)."""
+        if not self.waiting or time.monotonic() < self.offer_at:
+            return
+        self.offer_at = time.monotonic() + OFFER_AGAIN_SECONDS
+        for view in list(self.waiting):
+            if view.waiting:
+                view.offer()
+            if not view.waiting:
+                self.waiting.discard(view)
 
     def _close(self, task: Running, fd: int) -> None:
         self.selector.unregister(fd)
@@ -234,25 +293,18 @@ class LocalExecutor:
                 self._close(task, fd)
             yield self._finish(task, status)
 
-    def _emit_lines(self, task: Running, stream: str, chunk: bytes) -> None:
-        text = task.partial[stream] + chunk
-        *lines, rest = text.split(b"\n")
-        task.partial[stream] = rest
-        for line in lines:
-            self.on_output(task.spec, stream, line.decode("utf-8", "replace"))
-
     def _finish(self, task: Running, status: int) -> Finished:
-        for stream in STREAMS:
-            if task.partial[stream]:
-                self.on_output(task.spec, stream, task.partial[stream].decode("utf-8", "replace"))
+        for stream in task.streams.values():
+            self.waiting.discard(stream.view)
+            stream.view.close()
         del self.running[task.pid]
         result = None
-        if task.data["result"]:
+        if task.result:
             try:
-                result = pickle.loads(bytes(task.data["result"]))
+                result = pickle.loads(task.result)
             except Exception:
                 result = None
-        return Finished(task.spec, result, status, bytes(task.data["stdout"]), bytes(task.data["stderr"]))
+        return Finished(task.spec, result, status, task.streams["stdout"].spool, task.streams["stderr"].spool)
 
     def kill(self, pid: int, sig: int = signal.SIGKILL) -> None:
         """Signal one task's process group: the task and anything it started."""

@@ -8,6 +8,8 @@ tasks instead of running them.
 from __future__ import annotations
 
 import dataclasses
+import errno
+import os
 import platform
 import signal
 import sys
@@ -18,15 +20,17 @@ from typing import Any
 
 from ..datastore import ArtifactRef, ContentStore
 from ..decorators import CaughtException, StepDecorator, all_step_decorators, step_decorators
-from ..exceptions import FailureHandledByCatch, TimeoutException, qualified_type_name
+from ..exceptions import (ArtiflowException, FailureHandledByCatch, TimeoutException,
+                          qualified_type_name)
 from ..flowspec import FlowSpec, Frame
 from ..graph import FlowGraph
 from ..metadata import SQLiteMetadata
-from ..metadata.sqlite import HEARTBEAT_SECONDS
+from ..metadata.sqlite import HEARTBEAT_SECONDS, heartbeat_timeout
 from .console import Console
 from .gangs import Gangs
 from .hooks import MetadataEntry
 from .local import STOP_SIGNALS, Finished, LocalExecutor
+from .output import store_log
 from .resume import ResumePlan, origin_pathspec
 from .rng import TaskRandomness
 from .spec import CatchPlan, InputSpec, ParallelInfo, TaskResult, TaskSpec
@@ -51,6 +55,35 @@ TIMEOUT_GRACE_SECONDS = 5.0  # how long past its @timeout a task that ignores th
 
 def _summary(exception: dict | None) -> str:
     return f"{exception['type']}: {exception['message']}" if exception else "no error"
+
+
+class RunnerFailure(ArtiflowException):
+    """The runner itself failed (not a task): the run was stopped and recorded as failed."""
+
+    headline = "Run stopped by a runner error"
+
+
+def runner_error_cause(exc: BaseException) -> str:
+    """What broke the runner, in words: a closed output, a full disk, the metadata store, or the error itself."""
+    if isinstance(exc, BrokenPipeError):
+        _silence_stdout()
+        return ("its output could not be written: whatever read the run's output went away (a closed pipe, "
+                "e.g. `| head`); redirect the output to a file to keep it")
+    if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
+        return f"the disk is full ({exc.filename or 'writing the run'}): free some space"
+    if isinstance(exc, ArtiflowException):
+        return exc.message
+    return f"{type(exc).__name__}: {exc} (an error inside artiflow; please report it)"
+
+
+def _silence_stdout() -> None:
+    """Send stdout to /dev/null: its reader is gone, and every later write would fail again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):
+        pass
 
 
 @dataclass
@@ -108,22 +141,19 @@ class Scheduler:
 
     # -- the loop ----------------------------------------------------------------------------------
     def run(self) -> bool:
-        """Run every task; True if the run succeeded. Ctrl-C stops all tasks and fails the run."""
-        self._queue("start", [], [], is_join=False)
-        last_beat = time.monotonic()
+        """Run every task; True if the run succeeded. Ctrl-C stops all tasks and fails the run.
+
+        An error in the runner itself (an I/O error, a closed stdout, a full disk, the metadata store,
+        a bug) stops every task, records the run as failed and raises RunnerFailure saying why.
+        """
         previous = {sig: signal.signal(sig, self._request_stop) for sig in STOP_SIGNALS}
         try:
-            while (self.ready or self.delayed or len(self.executor)) and not self.stop_requested:
-                with self.metadata.batch():  # one transaction records every task started here, before
-                    self._release_due_retries()  # the wait, so a task that reads its own run sees itself
-                    self._launch_ready()
-                with self.metadata.batch():  # and one every task that ended
-                    for finished in self.executor.wait(timeout=self._wait_time()):
-                        self._on_finished(finished)
-                    self._enforce_timeouts()
-                    if time.monotonic() - last_beat >= HEARTBEAT_SECONDS:
-                        self.metadata.heartbeat(self.flow_name, self.run_id)
-                        last_beat = time.monotonic()
+            try:
+                self._loop()
+            except KeyboardInterrupt:
+                raise
+            except BaseException as exc:  # noqa: BLE001 - whatever broke the runner, the run must say so
+                raise self._abort(exc) from exc
             if self.stop_requested:
                 self._stop_all(f"interrupted ({self.stop_requested})")
                 self.metadata.finish_run(self.flow_name, self.run_id, "failed")
@@ -134,6 +164,41 @@ class Scheduler:
         ok = not self.failures
         self.metadata.finish_run(self.flow_name, self.run_id, "succeeded" if ok else "failed")
         return ok
+
+    def _loop(self) -> None:
+        self._queue("start", [], [], is_join=False)
+        last_beat = time.monotonic()
+        while (self.ready or self.delayed or len(self.executor)) and not self.stop_requested:
+            with self.metadata.batch():  # one transaction records every task started here, before
+                self._release_due_retries()  # the wait, so a task that reads its own run sees itself
+                self._launch_ready()
+            with self.metadata.batch(), self.store.batch():  # and one every task that ended (logs fsynced together)
+                for finished in self.executor.wait(timeout=self._wait_time()):
+                    self._on_finished(finished)
+                self._enforce_timeouts()
+                if time.monotonic() - last_beat >= HEARTBEAT_SECONDS:
+                    self.metadata.heartbeat(self.flow_name, self.run_id)
+                    last_beat = time.monotonic()
+
+    def _abort(self, exc: BaseException) -> RunnerFailure:
+        """Stop every task and record the run as failed after the runner itself failed; say what happened."""
+        cause = runner_error_cause(exc)
+        unrecorded = []
+        try:
+            self._stop_all(f"the runner stopped: {cause}")
+        except Exception as second:  # noqa: BLE001 - the record may fail for the same reason; say so
+            unrecorded.append(runner_error_cause(second))
+        try:
+            self.metadata.fail_unfinished(self.flow_name, self.run_id, f"the runner stopped: {cause}")
+            self.metadata.finish_run(self.flow_name, self.run_id, "failed")
+        except Exception as second:  # noqa: BLE001
+            unrecorded.append(runner_error_cause(second))
+        pathspec = f"{self.flow_name}/{self.run_id}"
+        recorded = ("Its running tasks were stopped and the run is recorded as failed." if not unrecorded else
+                    f"Its running tasks were stopped, but the record could not be written ({unrecorded[0]}); "
+                    f"readers will see the run as failed once its heartbeat is {heartbeat_timeout():g} s old.")
+        return RunnerFailure(f"Run {pathspec} failed because the runner itself hit an error: {cause}. {recorded} "
+                             f"Fix the cause, then continue it with: resume --origin-run-id {self.run_id}")
 
     def _wait_time(self) -> float:
         now = time.time()
@@ -206,8 +271,7 @@ class Scheduler:
     def _record(self, finished: Finished, status: str, artifacts: dict[str, ArtifactRef],
                 exception: dict | None, result: TaskResult | None = None) -> None:
         spec = finished.spec
-        stdout_key = self.store.put_bytes([finished.stdout]) if finished.stdout else None
-        stderr_key = self.store.put_bytes([finished.stderr]) if finished.stderr else None
+        stdout_key, stderr_key = store_log(self.store, finished.stdout), store_log(self.store, finished.stderr)
         self.metadata.finish_task(self.flow_name, self.run_id, spec.step, spec.task_id, spec.attempt, status,
                                   artifacts, stdout_key, stderr_key, exception,
                                   result.transition() if result is not None and result.ok else None,
@@ -391,7 +455,8 @@ class Scheduler:
         else:
             self._record(finished, "failed", result.artifacts if result is not None else {}, exception)
             for task_id in gang.running():  # the others would wait for it for ever: stop them
-                if task_id in self.pids:
+                if task_id in self.pids and task_id not in gang.stopped:
+                    gang.stopped.add(task_id)
                     self.executor.kill(self.pids[task_id], signal.SIGKILL)
         gang.finish(finished, result, exception)
         if not gang.complete:

@@ -222,9 +222,10 @@ def persist_artifacts(flow: FlowSpec, ctx: TaskContext) -> dict[str, ArtifactRef
     for name, ref in ctx.refs.items():
         if name not in assigned:
             saved[name] = ref
-    for name, value in assigned.items():
-        unchanged = name in ctx.loaded and ctx.loaded[name] is value and isinstance(value, IMMUTABLE_TYPES)
-        saved[name] = ctx.refs[name] if unchanged else ctx.store.save(name, value)
+    with ctx.store.batch():  # the task's new blobs are made durable together, before it reports success
+        for name, value in assigned.items():
+            unchanged = name in ctx.loaded and ctx.loaded[name] is value and isinstance(value, IMMUTABLE_TYPES)
+            saved[name] = ctx.refs[name] if unchanged else ctx.store.save(name, value)
     return saved
 
 
