@@ -173,3 +173,9 @@ def test_a_full_disk_under_the_metadata_stops_the_run_saying_so_and_resume_works
         for name in env:
             os.environ.pop(name, None)
         context.clear_cache()
+
+
+def test_a_bad_busy_timeout_names_the_variable(af_home):
+    result = run_flow(FLOW, "run", env={"N": "1", "ARTIFLOW_METADATA_BUSY_TIMEOUT": "soon"})
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert "ARTIFLOW_METADATA_BUSY_TIMEOUT='soon' is not a number of seconds" in result.stderr
