@@ -113,7 +113,7 @@ def flow_constants(flow_cls: type) -> dict[str, Any]:
 
 def _is_descriptor(value: Any) -> bool:
     """Parameters, configs, properties, class/static methods: not constants."""
-    return hasattr(type(value), "__get__") or isinstance(value, (classmethod, staticmethod, property))
+    return hasattr(type(value), "__get__")
 
 
 class FlowSpec:

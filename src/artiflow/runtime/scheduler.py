@@ -53,6 +53,11 @@ PARALLEL_VAR = "_parallel_ubf_iter"  # the foreach frame of a num_parallel gang 
 TIMEOUT_GRACE_SECONDS = 5.0  # how long past its @timeout a task that ignores the alarm may run before it is killed
 
 
+def _parents(spec: TaskSpec) -> list[str]:
+    """`step/task_id` of each parent task, as the metadata records them."""
+    return [f"{i.step}/{i.task_id}" for i in spec.inputs]
+
+
 def _summary(exception: dict | None) -> str:
     return f"{exception['type']}: {exception['message']}" if exception else "no error"
 
@@ -117,6 +122,7 @@ class Scheduler:
         self.timed_out: set[int] = set()
         self.pids: dict[int, int] = {}                       # task id → pid of its running attempt
         self.waiting_joins: dict[tuple, dict[Any, InputSpec]] = {}
+        self.python_version = platform.python_version()  # recorded with every task
         self.gangs = Gangs()                                 # num_parallel tasks that start and end together
         self.visits: dict[tuple, int] = {}                   # (step, foreach indices) → tasks made there so far
         self.failures: list[Failure] = []
@@ -215,9 +221,7 @@ class Scheduler:
     def _launch_ready(self) -> None:
         while self.ready and (len(self.executor) < self.options.max_workers or self.ready[0].parallel is not None):
             spec = self._prepare_attempt(self.ready.popleft())  # a gang starts whole, even past --max-workers
-            parents = [f"{i.step}/{i.task_id}" for i in spec.inputs]
-            self.metadata.start_task(self.flow_name, self.run_id, spec.step, spec.task_id, spec.attempt,
-                                     [f.describe() for f in spec.frames], parents)
+            self._record_start(spec)
             if spec.attempt == 0:
                 self.metadata.add_task_metadata(self.flow_name, self.run_id, spec.step, spec.task_id, 0,
                                                 self._first_metadata(spec))
@@ -232,7 +236,7 @@ class Scheduler:
 
     def _first_metadata(self, spec: TaskSpec) -> list[MetadataEntry]:
         """What every task records when it first starts (Metaflow's task metadata fields)."""
-        entries = [MetadataEntry("python_version", platform.python_version(), "python_version")]
+        entries = [MetadataEntry("python_version", self.python_version, "python_version")]
         if self.options.origin_run_id is not None:
             entries.append(MetadataEntry("origin-run-id", str(self.options.origin_run_id), "origin-run-id"))
         if spec.parallel is not None and spec.parallel.node_index == 0:
@@ -268,6 +272,16 @@ class Scheduler:
                 self._record(finished, "failed", {}, {"type": "Interrupted", "message": reason, "traceback": ""})
 
     # -- outcomes ------------------------------------------------------------------------------------
+    def _record_start(self, spec: TaskSpec) -> None:
+        self.metadata.start_task(self.flow_name, self.run_id, spec.step, spec.task_id, spec.attempt,
+                                 [f.describe() for f in spec.frames], _parents(spec))
+
+    def _record_without_code(self, spec: TaskSpec, status: str, artifacts: dict[str, ArtifactRef],
+                             result: TaskResult | None = None) -> None:
+        """Record an attempt that runs no user code (a @catch fallback, an unbounded foreach's control task)."""
+        self._record_start(spec)
+        self._record(Finished(spec, result, 0, b"", b""), status, artifacts, None, result)
+
     def _record(self, finished: Finished, status: str, artifacts: dict[str, ArtifactRef],
                 exception: dict | None, result: TaskResult | None = None) -> None:
         spec = finished.spec
@@ -367,7 +381,7 @@ class Scheduler:
         node = self.graph[spec.step]
         if node.is_switch:
             return False
-        attempt = dataclasses.replace(spec, attempt=spec.attempt + 1, frames=frames or spec.frames)
+        recorded = dataclasses.replace(spec, attempt=spec.attempt + 1)
         artifacts = dict(self.params)
         if not spec.is_join and spec.inputs:
             artifacts.update(spec.inputs[0].artifacts)
@@ -376,12 +390,10 @@ class Scheduler:
             record = CaughtException(qualified_type_name(FailureHandledByCatch), message, exception.get("traceback", ""))
             artifacts[catch.var] = self.store.save(catch.var, record)
         result = TaskResult(ok=True, artifacts=artifacts, next_steps=list(node.out), caught=True)
-        self.metadata.start_task(self.flow_name, self.run_id, spec.step, spec.task_id, attempt.attempt,
-                                 [f.describe() for f in spec.frames], [f"{i.step}/{i.task_id}" for i in spec.inputs])
-        self._record(Finished(attempt, result, 0, b"", b""), "caught", artifacts, None, result)
+        self._record_without_code(recorded, "caught", artifacts, result)
         text = f"{message}; the run goes on." if catch.print_exception else "Task failed; @catch stored the error."
         self.console.task_line(spec, "stderr", text)
-        self._advance(attempt, result)
+        self._advance(dataclasses.replace(recorded, frames=frames or spec.frames), result)
         return True
 
     def _split_problem(self, spec: TaskSpec, result: TaskResult) -> dict | None:
@@ -441,11 +453,9 @@ class Scheduler:
         self.task_count += 1
         spec = TaskSpec(flow_name=self.flow_name, run_id=self.run_id, step=step, task_id=self.task_count, attempt=0,
                         params=self.params, inputs=[parent], frames=list(frames), is_join=False, user=self.user)
-        self.metadata.start_task(self.flow_name, self.run_id, step, spec.task_id, 0, [f.describe() for f in frames],
-                                 [f"{parent.step}/{parent.task_id}"])
         self.metadata.add_task_metadata(self.flow_name, self.run_id, step, spec.task_id, 0, [
             *self._first_metadata(spec), MetadataEntry("internal_task_type", "control", "internal_task_type")])
-        self._record(Finished(spec, None, 0, b"", b""), "succeeded", dict(parent.artifacts), None)
+        self._record_without_code(spec, "succeeded", dict(parent.artifacts))
 
     def _gang_member_finished(self, gang: Any, finished: Finished, result: TaskResult | None,
                               exception: dict | None) -> None:
@@ -524,9 +534,8 @@ class Scheduler:
 
     def _reuse(self, spec: TaskSpec, origin: dict[str, Any], artifacts: dict[str, ArtifactRef]) -> None:
         """Record a task of the origin run as this run's, by reference, and go on from it."""
-        parents = [f"{i.step}/{i.task_id}" for i in spec.inputs]
         self.metadata.clone_task(self.flow_name, self.run_id, spec.step, spec.task_id,
-                                 [f.describe() for f in spec.frames], parents, origin, artifacts)
+                                 [f.describe() for f in spec.frames], _parents(spec), origin, artifacts)
         self.reused_count += 1
         if not self.options.quiet:
             self.console.task_line(spec, "stdout", f"Reused from {origin_pathspec(origin)}.")
