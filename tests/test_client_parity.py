@@ -9,7 +9,7 @@ import pytest
 
 from artiflow.client import DataArtifact, Flow, Metadata, Run, Step, Task, namespace
 from artiflow.exceptions import NamespaceMismatch, NotFound
-from conftest import ok, run_flow
+from conftest import FLOWS, ok, run_flow
 from test_client import hello, store  # noqa: F401  (fixtures)
 
 Entry = namedtuple("Entry", "field value type tags")
@@ -90,7 +90,8 @@ def test_what_a_local_run_has_not(af_home):
     ok(run_flow("hello_flow.py", "run"))
     run = Flow("HelloFlow").latest_run
     task = run["start"].task
-    assert task.code is None and run.code is None and task.environment_info is None
+    assert task.environment_info is None  # a run's environment is run.environment (artiflow's own)
+    assert run.code.flowspec == task.code.flowspec == (FLOWS / "hello_flow.py").read_text()
     assert run["start"].environment_info is None and task.runtime_name is None
     artifact = task["message"]
     assert artifact.finished_at == artifact.created_at == task.finished_at

@@ -31,3 +31,19 @@ def test_flaky_catch_then_resume(af_home):
     out = ok(run_flow(EXAMPLES / "flaky.py", "--quiet", "resume")).stdout
     assert "received {1: 100, 2: 200, 4: 400}" in out
     assert "failed {3: 'item 3 is never reachable'}" in out
+
+
+def test_cached_grid_hits_the_cache_and_traces_its_result(af_home):
+    import subprocess
+    import sys
+
+    first = ok(run_flow(EXAMPLES / "cached_grid.py", "run", env={"ARTIFLOW_EXAMPLE_FAST": "1"})).stdout
+    assert "best alpha 0.1 with score 0.99" in first and "from cache" not in first
+    second = ok(run_flow(EXAMPLES / "cached_grid.py", "run", env={"ARTIFLOW_EXAMPLE_FAST": "1"})).stdout
+    assert "cached: reused CachedGridFlow/1/train/" in second and "(6 tasks, 4 from cache)" in second
+    from artiflow import Flow
+
+    end = Flow("CachedGridFlow").latest_run["end"].task
+    lineage = ok(subprocess.run([sys.executable, "-m", "artiflow", "lineage", f"{end.pathspec}/best_alpha"],
+                                capture_output=True, text=True)).stdout
+    assert "CachedGridFlow/1/pick/" in lineage and "CachedGridFlow/1/train/" in lineage and "noise" in lineage

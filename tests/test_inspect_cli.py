@@ -74,7 +74,7 @@ def test_show_run_lists_steps_with_counts_and_status(hello, cli):
     assert any(line.split() == ["status", "succeeded"] for line in lines)
     assert any(line.split() == ["tags", "best,", "exp"] for line in lines)
     table = lines[lines.index("") + 1:]
-    assert table[0].split() == ["STEP", "TASKS", "STATUS", "DURATION"]
+    assert table[0].split() == ["STEP", "TASKS", "STATUS", "REUSED", "DURATION"]
     assert [line.split()[:3] for line in table[1:]] == [
         ["start", "1", "succeeded"], ["train", "3", "succeeded"], ["join", "1", "succeeded"], ["end", "1", "succeeded"]]
 

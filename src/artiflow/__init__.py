@@ -23,7 +23,7 @@ __all__ = [
     "ArtiflowException", "DataArtifact", "Flow", "FlowSpec", "IncludeFile", "JSONType", "Metaflow",
     "MetaflowException", "MetaflowNamespaceMismatch", "MetaflowNotFound", "MissingInMergeArtifactsException",
     "NBRunner", "Parameter", "Run", "Runner", "Step", "Task", "UnhandledInMergeArtifactsException", "current", "default_namespace",
-    "catch", "default_metadata", "environment", "get_metadata", "get_namespace", "metadata", "merge_artifacts", "namespace", "register_serializer", "resources",
+    "cache", "catch", "default_metadata", "environment", "get_metadata", "get_namespace", "metadata", "merge_artifacts", "namespace", "register_serializer", "resources",
     "project", "retry", "schedule", "step", "timeout", "trigger", "trigger_on_finish",
     "Config", "config_expr", "secrets",
 ]
@@ -40,7 +40,7 @@ __getattr__, __dir__ = lazy_exports(
             "get_metadata", "get_namespace", "metadata", "namespace",
         ),
         ".datastore": ("register_serializer",),
-        ".decorators": ("catch", "environment", "parallel", "resources", "retry", "timeout",
+        ".decorators": ("cache", "catch", "environment", "parallel", "resources", "retry", "timeout",
                         "unbounded_test_foreach_internal"),
         ".flow_decorators": ("project", "schedule", "trigger", "trigger_on_finish"),
         ".flowspec": ("FlowSpec", "step"),

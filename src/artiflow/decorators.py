@@ -1,4 +1,4 @@
-"""Step decorators: @retry, @catch, @timeout, @resources, @environment.
+"""Step decorators: @retry, @catch, @timeout, @resources, @environment, @cache.
 
 They only describe a step; the scheduler reads them and decides (retry an attempt, go on after a
 caught failure, stop a task over its time). Each can be stacked in any order, above or below
@@ -135,6 +135,25 @@ class ParallelDecorator(StepDecorator):
     name = "parallel"
 
 
+class CacheDecorator(StepDecorator):
+    """Reuse an earlier task's artifacts when the step's code, inputs and environment are unchanged.
+
+    `version` invalidates the cache by hand (any string or number); `enabled=False` opts a step out
+    of `run --cache`. See docs/caching.md for what the key covers.
+    """
+
+    name = "cache"
+    defaults = {"version": None, "enabled": True}
+
+    def validate(self) -> None:
+        version, enabled = self.attributes["version"], self.attributes["enabled"]
+        if version is not None and (isinstance(version, bool) or not isinstance(version, (str, int, float))):
+            raise DecoratorError(f"@cache(version=...) is a string or a number you change to invalidate the cache, "
+                                 f"e.g. @cache(version=\"2\"), not {version!r}.")
+        if not isinstance(enabled, bool):
+            raise DecoratorError(f"@cache(enabled=...) is True or False, not {enabled!r}.")
+
+
 class UnboundedTestForeachDecorator(StepDecorator):
     """Metaflow's test stand-in for an unbounded foreach: the step gets a control task besides its mappers."""
 
@@ -143,7 +162,7 @@ class UnboundedTestForeachDecorator(StepDecorator):
 
 DECORATORS: dict[str, type[StepDecorator]] = {
     cls.name: cls for cls in (RetryDecorator, CatchDecorator, TimeoutDecorator, ResourcesDecorator, EnvironmentDecorator,
-                              ParallelDecorator, UnboundedTestForeachDecorator)
+                              ParallelDecorator, UnboundedTestForeachDecorator, CacheDecorator)
 }
 
 
@@ -240,6 +259,7 @@ catch = _make(CatchDecorator)
 timeout = _make(TimeoutDecorator)
 resources = _make(ResourcesDecorator)
 environment = _make(EnvironmentDecorator)
+cache = _make(CacheDecorator)
 
 
 def parse_with(spec: str) -> StepDecorator:

@@ -13,6 +13,7 @@ install_excepthook()  # an artiflow error raised while a flow file loads shows t
 if TYPE_CHECKING:
     from .datastore import ArtifactRef, ContentStore
     from .graph import FlowGraph
+    from .lineage.records import Read
 
 INTERNAL_PREFIX = "_af_"
 IMMUTABLE_TYPES = (str, bytes, int, float, bool, complex, type(None), frozenset)
@@ -37,6 +38,8 @@ class Frame:
     num_splits: int
     ref: ArtifactRef
     unbounded: bool = False   # an unbounded foreach: its length is not shown to the step (None)
+    value_key: str | None = None   # this branch's element's content key (known when a cached step needs it)
+    producers: tuple[str, ...] = ()  # who first produced the foreach's list (lineage)
 
     def describe(self) -> dict[str, Any]:
         return {"step": self.step, "var": self.var, "index": self.index, "num_splits": self.num_splits}
@@ -80,12 +83,24 @@ class TaskContext:
     loaded: dict[str, Any] = field(default_factory=dict)   # values read from refs, by name
     transition: Transition | None = None
     is_join: bool = False
+    producers: dict[str, tuple[str, ...]] = field(default_factory=dict)  # who first produced each value (lineage)
+    reads: list[Read] = field(default_factory=list)   # what the task read, in order (shared with join inputs)
     _frame_values: dict[int, Any] = field(default_factory=dict)
+
+    def note_read(self, name: str, ref: ArtifactRef) -> None:
+        """Record a read of artifact `name` for lineage: a parameter is a root, the rest have producers."""
+        from .lineage.records import ARTIFACT, PARAMETER, Read
+
+        kind = PARAMETER if name in self.params else ARTIFACT
+        self.reads.append(Read(name, ref.key, self.producers.get(name, ()), kind))
 
     def frame_value(self, level: int) -> Any:
         """The element of the foreach at `level` that this branch works on (loaded once)."""
         if level not in self._frame_values:
             frame = self.frames[level]
+            from .lineage.records import FOREACH, Read
+
+            self.reads.append(Read(frame.var, frame.ref.key, frame.producers, FOREACH))
             items = self.store.load(frame.ref)
             if not hasattr(items, "__getitem__"):
                 items = list(items)
@@ -187,6 +202,7 @@ class FlowSpec:
 
         value = ctx.store.load(ref, name, current.pathspec)
         ctx.loaded[name] = value
+        ctx.note_read(name, ref)
         if name not in ctx.params and not ctx.read_only:
             object.__setattr__(self, name, value)  # a value read may be changed in place: save it again
         return value

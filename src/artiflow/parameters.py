@@ -254,7 +254,7 @@ PARAMETER_NAME = r"^[A-Za-z][A-Za-z0-9_-]*$"
 # Options of `run` (and names Metaflow reserves): a Parameter cannot take them.
 RESERVED_PARAMETER_NAMES = frozenset({
     "params", "with", "tag", "namespace", "obj", "tags", "decospecs", "run-id-file", "max-num-splits",
-    "max-workers", "max-log-size", "user-namespace", "run-id", "task-id", "runner-attribute-file",
+    "max-workers", "max-log-size", "user-namespace", "run-id", "task-id", "runner-attribute-file", "cache",
 })
 SEPARATOR_TYPES = (str, int, float)
 

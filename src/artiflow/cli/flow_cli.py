@@ -114,6 +114,8 @@ def _common_options() -> list[click.Option]:
                      help="Write the run id to this file as soon as it is known."),
         click.Option(["--with", "with_"], multiple=True, metavar="DECORATOR[:k=v,...]",
                      help="Apply a decorator to every step, e.g. --with retry or --with timeout:seconds=60."),
+        click.Option(["--cache"], is_flag=True, help="Cache every step: a task whose code, inputs and packages are "
+                     "unchanged reuses an earlier task's artifacts (a step with @cache(enabled=False) never is)."),
     ]
 
 
@@ -145,12 +147,12 @@ def _resume_command() -> click.Command:
 
 
 def _options(ctx: click.Context, tag: tuple[str, ...], max_workers: int, max_num_splits: int,
-             with_: tuple[str, ...]) -> RunOptions:
+             with_: tuple[str, ...], cache: bool = False) -> RunOptions:
     for t in tag:
         if not t.strip() or len(t) > 500:
             raise CommandError(f"Invalid --tag {t!r}: a tag is 1 to 500 characters, not only spaces.")
     return RunOptions(max_workers=max_workers, max_num_splits=max_num_splits, tags=list(tag),
-                      quiet=ctx.obj["quiet"], with_decorators=[parse_with(w) for w in with_])
+                      quiet=ctx.obj["quiet"], with_decorators=[parse_with(w) for w in with_], cache_all=cache)
 
 
 def _check_run_id_file(path: str | None) -> None:
@@ -185,7 +187,7 @@ def _run(ctx: click.Context, **values: Any) -> None:
     _check_run_id_file(rest["run_id_file"])
     configs = _configs(ctx)
     graph = _graph(ctx, configs)
-    options = _options(ctx, rest["tag"], rest["max_workers"], rest["max_num_splits"], rest["with_"])
+    options = _options(ctx, rest["tag"], rest["max_workers"], rest["max_num_splits"], rest["with_"], rest["cache"])
     user = current_user()
     param_values = finish_values(flow_cls, param_values, user, project_info(flow_cls, user))
     ok = start_run(flow_cls, graph, param_values, options, rest["run_id_file"], ctx.obj["datastore_root"],
@@ -194,7 +196,8 @@ def _run(ctx: click.Context, **values: Any) -> None:
 
 
 def _resume(ctx: click.Context, step: str | None, origin_run_id: str | None, tag: tuple[str, ...],
-            max_workers: int, max_num_splits: int, run_id_file: str | None, with_: tuple[str, ...]) -> None:
+            max_workers: int, max_num_splits: int, run_id_file: str | None, with_: tuple[str, ...],
+            cache: bool) -> None:
     from ..configs import FlowConfigError
     from ..runtime.launch import origin_configs, resume_run
 
@@ -205,7 +208,7 @@ def _resume(ctx: click.Context, step: str | None, origin_run_id: str | None, tag
     _check_run_id_file(run_id_file)
     configs = origin_configs(ctx.obj["flow_cls"], origin_run_id, ctx.obj["datastore_root"], lambda: _configs(ctx))
     graph = _graph(ctx, configs)
-    options = _options(ctx, tag, max_workers, max_num_splits, with_)
+    options = _options(ctx, tag, max_workers, max_num_splits, with_, cache)
     ok = resume_run(ctx.obj["flow_cls"], graph, step, origin_run_id, options, run_id_file,
                     ctx.obj["datastore_root"])
     sys.exit(0 if ok else 1)

@@ -111,9 +111,18 @@ def run_lines(run: Run) -> list[str]:
         ("duration", format_duration(run.created_at, run.finished_at)),
         ("tags", ", ".join(sorted(run.user_tags)) or "-"), ("system tags", ", ".join(sorted(run.system_tags)) or "-"),
         ("parameters", params)])]
-    rows = [[step.name, len(step), status_summary(t.status for t in step),
+    rows = [[step.name, len(step), status_summary(t.status for t in step), _reused_summary(step),
              format_duration(step.created_at, step.finished_at)] for step in run]
-    return [*head, "", *table(["STEP", "TASKS", "STATUS", "DURATION"], rows)]
+    return [*head, "", *table(["STEP", "TASKS", "STATUS", "REUSED", "DURATION"], rows)]
+
+
+def _reused_summary(step: Step) -> str:
+    """How many of a step's tasks came from the step cache or from a resumed run: `2 from cache`, or `-`."""
+    tasks = list(step)
+    cached = sum(1 for t in tasks if t.cached_from)
+    resumed = sum(1 for t in tasks if t.origin_pathspec)
+    parts = ([f"{cached} from cache"] if cached else []) + ([f"{resumed} resumed"] if resumed else [])
+    return ", ".join(parts) or "-"
 
 
 def step_lines(step: Step) -> list[str]:
@@ -147,6 +156,8 @@ def task_lines(task: Task) -> list[str]:
                                  f"(split in {frame.get('step')})"))
     if task.origin_pathspec:
         pairs.append(("origin", task.origin_pathspec))
+    if task.cached_from:
+        pairs.append(("cached from", task.cached_from))
     if task.exception:
         pairs.append(("exception", str(task.exception)))
     return [f"Task {task.pathspec}", *fields(pairs), "", *attempt_rows(task), *artifact_rows(task)]

@@ -100,7 +100,7 @@ def inspect_cli():
     import click
 
     from .. import __version__
-    from . import inspect, verify
+    from . import gc, inspect, lineage, reproduce, verify
 
     @click.group(context_settings={"help_option_names": ["-h", "--help"]})
     @click.version_option(__version__, prog_name="artiflow")
@@ -109,6 +109,9 @@ def inspect_cli():
 
     inspect.register(cli)
     verify.register(cli)
+    lineage.register(cli)
+    reproduce.register(cli)
+    gc.register(cli)
     return cli
 
 

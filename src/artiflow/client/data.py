@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Iterator
 
 from ..datastore import ArtifactRef
 from ..exceptions import NotFound
+from ..lineage.reads import note_client_read
 from .base import UNSET, ClientObject
 from .pathspec import parse
 
 if TYPE_CHECKING:
+    from ..lineage.graph import LineageGraph
     from .task import Task
 
 
@@ -35,7 +38,9 @@ class TaskData:
         values = self._af_values
         if name not in values:
             task = self._af_task
-            values[name] = task._ctx.store.load(task._ref(name), name, task.pathspec)
+            ref = task._ref(name)
+            values[name] = task._ctx.store.load(ref, name, task.pathspec)
+            note_client_read(task, name, ref.key)  # inside a running step, a read for lineage
         return values[name]
 
     def __setattr__(self, name: str, value: Any) -> None:
@@ -79,6 +84,39 @@ class Artifacts:
 
     def __repr__(self) -> str:
         return f"<artifacts of {self._task.pathspec}: {', '.join(self._task._names()) or 'none'}>"
+
+
+@dataclass(frozen=True)
+class ArtifactRead:
+    """One artifact a task read: its name, content key (`sha`), who first produced the value, and how it was read.
+
+    `producer_pathspecs` are task pathspecs (none for a parameter: a root); `producers` makes them client
+    Tasks when asked. `kind` is artifact, parameter, foreach (self.input: `sha` is the foreach list's) or
+    client (read through the client inside the step: `source` is the artifact pathspec it read).
+    """
+
+    name: str
+    sha: str
+    producer_pathspecs: tuple[str, ...]
+    kind: str
+    source: str | None = None
+    _reader: Task | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def key(self) -> str:
+        """The content key of the value read (the same as `sha`)."""
+        return self.sha
+
+    @property
+    def producers(self) -> list[Task]:
+        """The tasks that first produced the value read, as client Tasks (in any namespace)."""
+        return [self._reader._related(p) for p in self.producer_pathspecs] if self._reader else []
+
+    @property
+    def produced_by(self) -> Task | None:
+        """The first of `producers`, or None for a parameter."""
+        first = self.producer_pathspecs[:1]
+        return self._reader._related(first[0]) if first and self._reader else None
 
 
 class DataArtifact(ClientObject):
@@ -164,3 +202,27 @@ class DataArtifact(ClientObject):
     def system_tags(self) -> frozenset[str]:
         """The run's system tags."""
         return self._task.system_tags
+
+    # -- lineage --------------------------------------------------------------------------------------
+    @property
+    def producer_pathspecs(self) -> tuple[str, ...]:
+        """The task pathspecs that first produced this value: one, several for a value merged in a join, none
+        for a parameter (or a value stored before artiflow recorded lineage)."""
+        return self._task._artifact_producers().get(self.name, ())
+
+    @property
+    def producers(self) -> list[Task]:
+        """The tasks that first produced this value, as client Tasks (in any namespace)."""
+        return [self._task._related(p) for p in self.producer_pathspecs]
+
+    @property
+    def produced_by(self) -> Task | None:
+        """The task that first produced this value (the first one, for a merged value); None for a parameter."""
+        pathspecs = self.producer_pathspecs
+        return self._task._related(pathspecs[0]) if pathspecs else None
+
+    def lineage(self, depth: int | None = None) -> LineageGraph:
+        """The tasks and artifacts this value came from, `depth` task levels back (None: back to the roots)."""
+        from ..lineage.graph import build_lineage
+
+        return build_lineage(self._ctx.meta, self.pathspec, self.sha, self.producer_pathspecs, depth)

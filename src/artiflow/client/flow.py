@@ -187,9 +187,18 @@ class Run(HasStatus, RunFacts, ClientObject):
         return None if origin is None else f"{self.flow_name}/{origin}"
 
     @property
-    def code(self) -> None:
-        """The run's code package: None, as for a local Metaflow run (no code package is made)."""
-        return None
+    def code(self) -> Any:
+        """The run's stored code (a CodeSnapshot: `.flowspec`, `.files`, `.extract(dir)`); None for older runs."""
+        from ..lineage.code import code_of_run
+
+        return code_of_run(self._ctx.store, self._row)
+
+    @property
+    def environment(self) -> dict[str, Any] | None:
+        """The run's environment (Python, platform, package versions, artiflow's version); None for older runs."""
+        from ..lineage.code import environment_of_run
+
+        return environment_of_run(self._ctx.store, self._row)
 
     @property
     def _run_row(self) -> dict[str, Any]:

@@ -10,7 +10,7 @@ from ..datastore import ArtifactRef
 from ..exceptions import ArtiflowException, NotFound, shown
 from .base import UNSET, ClientObject, HasStatus, RunFacts, fetch_run, has_tags
 from .context import Context, get_context, listing, to_datetime
-from .data import ArtifactNotFound, Artifacts, DataArtifact, TaskData
+from .data import ArtifactNotFound, ArtifactRead, Artifacts, DataArtifact, TaskData
 from .pathspec import parse
 from .records import Attempt, Metadata, TaskException
 
@@ -241,6 +241,7 @@ class Task(HasStatus, _InRun):
         self._data: TaskData | None = None
         self._attempts: list[Attempt] | None = None
         self._metadata_rows: list[dict[str, Any]] | None = None
+        self._producers: dict[str, tuple[str, ...]] | None = None
 
     # -- position and status -------------------------------------------------------------------------
     @property
@@ -302,14 +303,21 @@ class Task(HasStatus, _InRun):
         return self._row.get("origin")
 
     @property
+    def cached_from(self) -> str | None:
+        """The pathspec of the task whose artifacts this one reused by a step-cache hit, or None when it ran."""
+        return self._row.get("cached_from")
+
+    @property
     def runtime_name(self) -> str | None:
         """Where the task ran, from the run's `runtime:<name>` tag; None when the run has none."""
         return next((t.split(":", 1)[1] for t in sorted(self.tags) if t.startswith("runtime:")), None)
 
     @property
-    def code(self) -> None:
-        """The task's code package: None, as for a local Metaflow run (no code package is made)."""
-        return None
+    def code(self) -> Any:
+        """The code of the task's run (a CodeSnapshot), or None for a run stored before artiflow kept code."""
+        from ..lineage.code import code_of_run
+
+        return code_of_run(self._ctx.store, self._run_row)
 
     @property
     def environment_info(self) -> None:
@@ -341,6 +349,31 @@ class Task(HasStatus, _InRun):
         """The tasks that started from this task's output (none for end)."""
         return [Task(pathspec, _ctx=self._ctx, _run_row=self._run_row, _namespace_check=False)
                 for pathspec in self.child_task_pathspecs]
+
+    # -- lineage --------------------------------------------------------------------------------------
+    @property
+    def reads(self) -> list[ArtifactRead]:
+        """What the task read, in order: through self, a join's inputs, its foreach element, or the client.
+
+        A parameter read is a root (no producers); a task reused by resume or the step cache has the reads
+        of the task that ran the code.
+        """
+        reads = self._ctx.meta.task_reads(self.flow_name, self.run_id, self.step_name, self._row["task_id"])
+        return [ArtifactRead(r.name, r.key, r.producers, r.kind, r.source, self) for r in reads]
+
+    def _artifact_producers(self) -> dict[str, tuple[str, ...]]:
+        """Per artifact, the task pathspecs that first produced its value (queried once)."""
+        if self._producers is None:
+            self._producers = self._ctx.meta.artifact_producers(self.flow_name, self.run_id, self.step_name,
+                                                                self._row["task_id"])
+        return self._producers
+
+    def _related(self, pathspec: str) -> Task:
+        """A task this one's lineage names (a producer, in any run), visible whatever the namespace."""
+        if pathspec == self.pathspec:
+            return self
+        same_run = pathspec.rsplit("/", 2)[0] == f"{self.flow_name}/{self.run_id}"
+        return Task(pathspec, _ctx=self._ctx, _run_row=self._run_row if same_run else None, _namespace_check=False)
 
     # -- metadata -------------------------------------------------------------------------------------
     def _metadata(self) -> list[dict[str, Any]]:

@@ -106,34 +106,51 @@ def sweep_once(root: Path, folders: list[Path]) -> None:
         sweep_temp(folder, grace)
 
 
-def sweep_temp(folder: Path, grace: float) -> list[str]:
-    """Remove the temp files in `folder` untouched for `grace` seconds whose writer is not running; returns them.
+def defer_sweep(root: Path | str) -> None:
+    """Skip the sweep when this process opens `root`: the caller (gc) sweeps itself and reports what it removed."""
+    _swept.add(str(Path(root)))
 
-    A live writer is never hit: its file is newer than the grace period (it writes without pause), or,
-    if it is stopped, its pid (in the name) still runs on this machine and the file is kept.
+
+def sweep_temp(folder: Path, grace: float) -> list[str]:
+    """Remove the temp files in `folder` untouched for `grace` seconds whose writer is not running; returns them."""
+    return [path for path, _ in stale_temp_files(folder, grace, remove=True)]
+
+
+def stale_temp_files(folder: Path, grace: float, remove: bool) -> list[tuple[str, int]]:
+    """The temp files in `folder` untouched for `grace` seconds whose writer is not running, with their sizes.
+
+    With `remove` they are deleted (those gone meanwhile, or another user's, are left out). A live writer
+    is never hit: its file is newer than the grace period (it writes without pause), or, if it is
+    stopped, its pid (in the name) still runs on this machine and the file is kept.
     """
-    removed: list[str] = []
+    found: list[tuple[str, int]] = []
     cutoff = time.time() - grace
     try:
         entries = list(os.scandir(folder))
     except (FileNotFoundError, NotADirectoryError, PermissionError):
-        return removed
+        return found
     for entry in entries:
         if not entry.name.startswith(TEMP_PREFIX):
             continue
         try:
-            if entry.stat(follow_symlinks=False).st_mtime > cutoff or _writer_alive(entry.name):
+            st = entry.stat(follow_symlinks=False)
+            if st.st_mtime > cutoff or _writer_alive(entry.name):
                 continue
-            os.unlink(entry.path)
-            removed.append(entry.path)
+            if remove:
+                os.unlink(entry.path)
+            found.append((entry.path, st.st_size))
         except (FileNotFoundError, PermissionError):  # gone already, or another user's: theirs to sweep
             continue
-    return removed
+    return found
 
 
 def _writer_alive(name: str) -> bool:
     """Whether the pid in a temp file's name is a running process here (names of older versions have none)."""
-    pid_text = name[len(TEMP_PREFIX):].partition("-")[0]
+    return pid_alive(name[len(TEMP_PREFIX):].partition("-")[0])
+
+
+def pid_alive(pid_text: str) -> bool:
+    """Whether `pid_text` (digits from a file name) is a running process on this machine; False if not digits."""
     if not pid_text.isdigit():
         return False
     try:
@@ -142,4 +159,6 @@ def _writer_alive(name: str) -> bool:
         return False
     except PermissionError:  # another user's live process
         return True
+    except OverflowError:  # digits beyond any pid
+        return False
     return True

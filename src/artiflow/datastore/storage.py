@@ -3,20 +3,36 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
+import re
 import time
 from pathlib import Path
-from typing import BinaryIO, Callable, Iterable, Iterator, Protocol
+from typing import BinaryIO, Callable, Iterable, Iterator, NamedTuple, Protocol
 
 from ..exceptions import ConfigError
 from .chunks import stored_size
 from .directio import policy_from_env, write_blob
-from .files import ensure_dir, fsync_all, fsync_dir, open_temp, sweep_once
+from .files import ensure_dir, fsync_all, fsync_dir, open_temp, pid_alive, stale_temp_files, sweep_once
 from .mapping import map_private
 
 # Blobs at least this big are memory-mapped on read (no copy, no descriptor kept); smaller ones are
 # read into a bytearray, which is cheaper for tiny files.
 MMAP_MIN_BYTES = 1 << 20
+KEY_PATTERN = re.compile(r"[0-9a-f]{32}")  # an xxh3-128 hex digest: the only names gc considers blobs
+# a blob used (read, deduped, written) this recently is not touched again: its mtime already keeps it from
+# gc, whose margin (gc.MARGIN_SECONDS) is larger than this
+RECENT_USE_SECONDS = 30.0
+# errors of a touch on a store this process may read but not change: the blob then simply exists
+READ_ONLY_ERRNOS = (errno.EPERM, errno.EACCES, errno.EROFS)
+
+
+class BlobInfo(NamedTuple):
+    """A stored blob as a listing sees it: its key, size in bytes and last-use time (mtime, epoch seconds)."""
+
+    key: str
+    size: int
+    mtime: float
 
 
 class Storage(Protocol):
@@ -36,12 +52,25 @@ class Storage(Protocol):
 
     def describe(self) -> str: ...
 
+    # -- garbage collection: datastore/gc.py decides what goes, these only move bytes safely. The contract
+    # that makes gc safe beside writers and readers: `exists` and `get` mark a blob they find as used
+    # (LocalStorage: its mtime, at most RECENT_USE_SECONDS old), and see a blob that `remove_if_unused`
+    # has taken (or is taking) as absent.
+    def iter_blobs(self) -> Iterator[BlobInfo]: ...
+
+    def remove_if_unused(self, key: str, cutoff: float) -> int | None: ...
+
+    def restore_trash(self) -> int: ...
+
+    def stale_temp_files(self, grace: float, remove: bool) -> list[tuple[str, int]]: ...
+
 
 class LocalStorage:
     """Blobs in a local folder: `<root>/blobs/ab/cdef...`, written to `<root>/tmp/`, fsynced, then renamed.
 
     Large blobs may be written partly with direct I/O (see `directio`); reads go through the page cache.
-    Blobs found corrupt are moved to `<root>/quarantine/`, never deleted.
+    Blobs found corrupt are moved to `<root>/quarantine/`, never deleted. A blob's mtime is its last use:
+    `exists` and `get` touch what they find, which is what lets gc (`remove_if_unused`) run beside them.
     """
 
     def __init__(self, root: str | os.PathLike) -> None:
@@ -49,6 +78,7 @@ class LocalStorage:
         self.blobs = self.root / "blobs"
         self.tmp = self.root / "tmp"
         self.quarantined = self.root / "quarantine"
+        self.trash = self.root / "trash"
         self.direct_io = policy_from_env()
         self._dirs: set[Path] = set()  # folders known to exist (made durably) in this process
         self._batch: dict[str, str] | None = None  # key -> temp file, written in the open batch()
@@ -64,12 +94,13 @@ class LocalStorage:
         return self.blobs / key[:2] / key[2:]
 
     def exists(self, key: str, size: int | None = None) -> bool:
-        """Whether the blob is stored whole: its file exists (and has `size` bytes, when given)."""
-        try:
-            found = os.stat(self._where(key)).st_size
-        except FileNotFoundError:
-            return False
-        return size is None or found == size
+        """Whether the blob is stored whole: its file exists (and has `size` bytes, when given).
+
+        A blob found is marked as used (`_mark_used`), so a writer that dedupes against it keeps a
+        concurrent gc from deleting it, and a blob gc has just taken counts as absent (it is written again).
+        """
+        st = _mark_used(self._where(key))
+        return st is not None and (size is None or st.st_size == size)
 
     def _where(self, key: str) -> Path | str:
         """The blob's file, or its temp file while this process's batch holds it back."""
@@ -151,7 +182,10 @@ class LocalStorage:
 
         Raises FileNotFoundError when the blob is not stored. No descriptor stays open either way.
         """
-        with open(self._where(key), "rb") as f:
+        where = self._where(key)
+        if _mark_used(where) is None:  # a reader that records what it read (a cache hit) keeps it from gc
+            raise FileNotFoundError(errno.ENOENT, "The blob is not stored", str(where))
+        with open(where, "rb") as f:
             return _read_whole(f)
 
     def quarantine(self, key: str, is_bad: Callable[[memoryview], bool]) -> str | None:
@@ -183,6 +217,83 @@ class LocalStorage:
         fsync_dir(self.quarantined)
         return str(moved)
 
+    def iter_blobs(self) -> Iterator[BlobInfo]:
+        """Every stored blob with its size and mtime, folder by folder (files not named by a key are skipped)."""
+        for folder in _entries(self.blobs):
+            if len(folder.name) != 2 or not folder.is_dir(follow_symlinks=False):
+                continue
+            for entry in _entries(Path(folder.path)):
+                key = folder.name + entry.name
+                if not KEY_PATTERN.fullmatch(key):
+                    continue
+                try:
+                    st = entry.stat(follow_symlinks=False)
+                except FileNotFoundError:  # removed since the folder was listed
+                    continue
+                yield BlobInfo(key, st.st_size, st.st_mtime)
+
+    def remove_if_unused(self, key: str, cutoff: float) -> int | None:
+        """Delete the blob unless it was used (touched or rewritten) at or after `cutoff`; the bytes freed, or None.
+
+        The blob is first renamed into `<root>/trash/` (atomic: a writer's touch now finds it gone and writes
+        it again), then its mtime is read there: a writer that touched it just before the rename gets it back.
+        """
+        target = self.path(key)
+        held = self._trash_path(key)
+        try:
+            os.rename(target, held)
+        except FileNotFoundError:  # gone already (another gc)
+            return None
+        try:
+            st = os.stat(held)
+            used = _used_since(st, cutoff)
+        except BaseException:  # interrupted: never leave a blob in the trash
+            self._put_back(held, target)
+            raise
+        if used:
+            self._put_back(held, target)
+            return None
+        os.unlink(held)
+        return st.st_size
+
+    def restore_trash(self) -> int:
+        """Put back the blobs a gc that died left in `<root>/trash/` (to be judged again); how many were restored.
+
+        Entries of a gc still running (its pid is in the name) are its own business and left alone.
+        """
+        restored = 0
+        for entry in _entries(self.trash):
+            key, _, owner = entry.name.partition(".")
+            if not KEY_PATTERN.fullmatch(key) or pid_alive(owner.partition("-")[0]):
+                continue
+            try:
+                restored += self._put_back(entry.path, self.path(key))
+            except FileNotFoundError:  # another gc restored it first
+                continue
+        return restored
+
+    def stale_temp_files(self, grace: float, remove: bool) -> list[tuple[str, int]]:
+        """Temp files of dead writers untouched for `grace` seconds (path, size): removed when `remove`."""
+        return stale_temp_files(self.tmp, grace, remove)
+
+    def _trash_path(self, key: str) -> Path:
+        """A unique name in the trash folder, carrying this process's pid (so another gc can tell it is live)."""
+        ensure_dir(self.trash, self._dirs)
+        return self.trash / f"{key}.{os.getpid()}-{os.urandom(6).hex()}"
+
+    def _put_back(self, held: Path | str, target: Path) -> int:
+        """Move a blob from the trash back to its place unless a writer put a copy there meanwhile; 1 if moved."""
+        ensure_dir(target.parent, self._dirs)
+        try:
+            os.link(held, target)  # never replaces: a copy a writer just stored stays
+            restored = 1
+        except FileExistsError:
+            restored = 0
+        os.unlink(held)
+        if restored:
+            fsync_dir(target.parent)
+        return restored
+
     def quarantined_copies(self, key: str) -> list[str]:
         """Where the bad copies of a blob moved aside so far are, oldest first."""
         return sorted(str(p) for p in self.quarantined.glob(f"{key}.*"))
@@ -200,6 +311,47 @@ class LocalStorage:
         """A name in the quarantine folder that no earlier quarantined copy of the blob has."""
         ensure_dir(self.quarantined, self._dirs)
         return self.quarantined / f"{key}.{time.strftime('%Y%m%dT%H%M%S')}-{os.urandom(3).hex()}"
+
+
+def _mark_used(path: Path | str) -> os.stat_result | None:
+    """Stat a blob and, unless it was used in the last RECENT_USE_SECONDS, touch it (mtime = now); None if gone.
+
+    After a touch the blob is stat'ed again: that proves the touched file was still in place after the
+    touch, so a gc that moves it aside later sees the new mtime (and puts it back).
+    """
+    try:
+        st = os.stat(path)
+        if st.st_mtime >= time.time() - RECENT_USE_SECONDS:
+            return st
+        return os.stat(path) if _touch(path) else None
+    except FileNotFoundError:
+        return None
+
+
+def _touch(path: Path | str) -> bool:
+    """Set the file's mtime to now (it is in use); False if it is gone. A read-only store: it just exists."""
+    try:
+        os.utime(path)
+    except FileNotFoundError:
+        return False
+    except OSError as exc:
+        if exc.errno not in READ_ONLY_ERRNOS:
+            raise
+    return True
+
+
+def _used_since(st: os.stat_result, cutoff: float) -> bool:
+    """Whether a blob's mtime says a writer touched or wrote it at or after `cutoff`."""
+    return st.st_mtime >= cutoff
+
+
+def _entries(folder: Path) -> list[os.DirEntry]:
+    """The entries of a folder, or none when it does not exist (yet)."""
+    try:
+        with os.scandir(folder) as listing:
+            return list(listing)
+    except (FileNotFoundError, NotADirectoryError):
+        return []
 
 
 def _unlink_quietly(path: str) -> None:

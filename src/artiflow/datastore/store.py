@@ -63,8 +63,7 @@ class ContentStore:
         """Serialize and store a value; the same bytes stored twice share one blob."""
         serializer = serializer_for(value)
         try:
-            produced = serializer.dumps(value)
-            chunks = produced if isinstance(produced, list) else list(produced)
+            chunks = _chunks(serializer, value)
         except Exception as exc:
             raise SerializationError(
                 f"Artifact '{name}' cannot be stored: its value has type {type_name(value)}, which "
@@ -73,6 +72,10 @@ class ContentStore:
             ) from exc
         key = self.put_bytes(chunks, f"Artifact '{name}'")
         return ArtifactRef(key, serializer.name, type_name(value), reported_size(chunks))
+
+    def key_of(self, value: Any) -> str:
+        """The content key `value` would be stored under, without storing it."""
+        return content_key(_chunks(serializer_for(value), value))
 
     def batch(self) -> contextlib.AbstractContextManager[None]:
         """Blobs saved inside are made durable together when it ends (a task's artifacts, before it reports)."""
@@ -144,12 +147,17 @@ class ContentStore:
 
     def resave(self, value: Any, key: str) -> bool:
         """Write `value` again as blob `key` if its bytes are exactly that blob's (a recovered value); whether it was."""
-        produced = serializer_for(value).dumps(value)
-        chunks = produced if isinstance(produced, list) else list(produced)
+        chunks = _chunks(serializer_for(value), value)
         if content_key(chunks) != key:
             return False
         self.put_bytes(chunks)
         return True
+
+
+def _chunks(serializer: Any, value: Any) -> list:
+    """The value serialized, as the list of chunks a blob is written from."""
+    produced = serializer.dumps(value)
+    return produced if isinstance(produced, list) else list(produced)
 
 
 def _write_failure(what: str, size: int, where: str, exc: OSError) -> str:

@@ -16,19 +16,20 @@ from typing import Any, Iterable, Iterator
 
 from ..datastore import ArtifactRef
 from ..exceptions import MetadataError
+from ..lineage.records import Producers, Read
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
     flow TEXT NOT NULL, run_id INTEGER NOT NULL, user TEXT, status TEXT NOT NULL,
     created_at REAL NOT NULL, finished_at REAL, heartbeat_at REAL, params TEXT, origin_run_id INTEGER,
-    param_refs TEXT, PRIMARY KEY (flow, run_id));
+    param_refs TEXT, code_key TEXT, environment_key TEXT, PRIMARY KEY (flow, run_id));
 CREATE TABLE IF NOT EXISTS run_tags (
     flow TEXT NOT NULL, run_id INTEGER NOT NULL, tag TEXT NOT NULL, system INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (flow, run_id, tag));
 CREATE TABLE IF NOT EXISTS tasks (
     flow TEXT NOT NULL, run_id INTEGER NOT NULL, step TEXT NOT NULL, task_id INTEGER NOT NULL,
     status TEXT NOT NULL, attempt INTEGER NOT NULL DEFAULT 0, created_at REAL NOT NULL, finished_at REAL,
-    foreach_stack TEXT, parents TEXT, origin TEXT, transition TEXT,
+    foreach_stack TEXT, parents TEXT, origin TEXT, transition TEXT, cache_key TEXT, cached_from TEXT,
     PRIMARY KEY (flow, run_id, step, task_id));
 CREATE TABLE IF NOT EXISTS attempts (
     flow TEXT NOT NULL, run_id INTEGER NOT NULL, step TEXT NOT NULL, task_id INTEGER NOT NULL,
@@ -37,18 +38,36 @@ CREATE TABLE IF NOT EXISTS attempts (
     PRIMARY KEY (flow, run_id, step, task_id, attempt));
 CREATE TABLE IF NOT EXISTS artifacts (
     flow TEXT NOT NULL, run_id INTEGER NOT NULL, step TEXT NOT NULL, task_id INTEGER NOT NULL,
-    name TEXT NOT NULL, key TEXT NOT NULL, serializer TEXT NOT NULL, type TEXT, size INTEGER,
+    name TEXT NOT NULL, key TEXT NOT NULL, serializer TEXT NOT NULL, type TEXT, size INTEGER, producers TEXT,
     PRIMARY KEY (flow, run_id, step, task_id, name));
 CREATE TABLE IF NOT EXISTS task_metadata (
     flow TEXT NOT NULL, run_id INTEGER NOT NULL, step TEXT NOT NULL, task_id INTEGER NOT NULL,
     attempt INTEGER NOT NULL, field TEXT NOT NULL, value TEXT, type TEXT, tags TEXT, ts REAL NOT NULL);
 CREATE INDEX IF NOT EXISTS task_metadata_by_task ON task_metadata (flow, run_id, step, task_id);
+CREATE TABLE IF NOT EXISTS task_reads (
+    flow TEXT NOT NULL, run_id INTEGER NOT NULL, step TEXT NOT NULL, task_id INTEGER NOT NULL,
+    attempt INTEGER NOT NULL, name TEXT NOT NULL, key TEXT NOT NULL, producers TEXT, kind TEXT NOT NULL,
+    source TEXT);
+CREATE INDEX IF NOT EXISTS task_reads_by_task ON task_reads (flow, run_id, step, task_id);
+"""
+# made once the columns they index exist (a database of an earlier artiflow gets them added first)
+INDEXES = """
+CREATE INDEX IF NOT EXISTS tasks_by_cache_key ON tasks (flow, step, cache_key);
 """
 METADATA_INSERT = "INSERT INTO task_metadata VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 
-RUN_COLUMNS = "flow, run_id, user, status, created_at, finished_at, heartbeat_at, params, origin_run_id, param_refs"
+RUN_COLUMNS = ("flow, run_id, user, status, created_at, finished_at, heartbeat_at, params, origin_run_id, param_refs, "
+               "code_key, environment_key")
+NEW_RUN_COLUMNS = "flow, run_id, user, status, created_at, finished_at, heartbeat_at, params, origin_run_id, param_refs"
 TASK_COLUMNS = ("flow, run_id, step, task_id, status, attempt, created_at, finished_at, foreach_stack, parents, origin, "
-                "transition")
+                "transition, cache_key, cached_from")
+START_TASK_COLUMNS = ("flow, run_id, step, task_id, status, attempt, created_at, finished_at, foreach_stack, parents, "
+                      "origin, transition, cache_key")
+ARTIFACT_INSERT = ("INSERT OR REPLACE INTO artifacts (flow, run_id, step, task_id, name, key, serializer, type, size, "
+                   "producers) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+READ_INSERT = "INSERT INTO task_reads VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+# every table that holds rows of a run (gc deletes a run from each)
+RUN_TABLES = ("runs", "run_tags", "tasks", "attempts", "artifacts", "task_metadata", "task_reads")
 HEARTBEAT_SECONDS = 2.0
 
 
@@ -95,7 +114,9 @@ def _ref_from_json(item: list) -> ArtifactRef:
     return ArtifactRef(*item)
 
 
-ADDED_COLUMNS = {"runs": ["param_refs"], "tasks": ["transition"]}  # columns newer than the first schema
+# columns newer than the first schema
+ADDED_COLUMNS = {"runs": ["param_refs", "code_key", "environment_key"], "tasks": ["transition", "cache_key", "cached_from"],
+                 "artifacts": ["producers"]}
 
 
 def _add_missing_columns(conn: sqlite3.Connection) -> None:
@@ -104,7 +125,24 @@ def _add_missing_columns(conn: sqlite3.Connection) -> None:
         have = {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
         for column in columns:
             if column not in have:
-                conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} TEXT")
+                try:
+                    conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} TEXT")
+                except sqlite3.OperationalError as exc:  # another process added it first
+                    if "duplicate column" not in str(exc):
+                        raise
+    conn.executescript(INDEXES)
+
+
+def _artifact_rows(where: tuple, artifacts: dict[str, ArtifactRef],
+                   producers: dict[str, Producers]) -> list[tuple[str, tuple]]:
+    return [(ARTIFACT_INSERT, (*where, name, ref.key, ref.serializer, ref.type, ref.size,
+                               json.dumps(list(producers.get(name, ())))))
+            for name, ref in artifacts.items()]
+
+
+def first_source(row: dict[str, Any]) -> str:
+    """The task that ran the code behind a task row: itself, or the task it was reused or cached from."""
+    return row.get("cached_from") or row.get("origin") or f"{row['flow']}/{row['run_id']}/{row['step']}/{row['task_id']}"
 
 
 def _rows(cursor: sqlite3.Cursor) -> list[dict[str, Any]]:
@@ -214,7 +252,7 @@ class SQLiteMetadata:
             (last,) = conn.execute("SELECT COALESCE(MAX(run_id), 0) FROM runs WHERE flow = ?", (flow,)).fetchone()
             run_id = last + 1
             conn.execute(
-                f"INSERT INTO runs ({RUN_COLUMNS}) VALUES (?, ?, ?, 'running', ?, NULL, ?, ?, ?, ?)",
+                f"INSERT INTO runs ({NEW_RUN_COLUMNS}) VALUES (?, ?, ?, 'running', ?, NULL, ?, ?, ?, ?)",
                 (flow, run_id, user, now, now, json.dumps(params), origin_run_id,
                  json.dumps({name: _ref_to_json(ref) for name, ref in (param_refs or {}).items()})),
             )
@@ -243,11 +281,13 @@ class SQLiteMetadata:
         self._write([("UPDATE runs SET heartbeat_at = ? WHERE flow = ? AND run_id = ?", (time.time(), flow, run_id))])
 
     def start_task(self, flow: str, run_id: int, step: str, task_id: int, attempt: int,
-                   foreach_stack: list, parents: list[str]) -> None:
+                   foreach_stack: list, parents: list[str], cache_key: str | None = None) -> None:
+        """Record an attempt as running; `cache_key` is the task's step-cache key when caching applies to it."""
         now = time.time()
         self._write([
-            (f"INSERT OR REPLACE INTO tasks ({TASK_COLUMNS}) VALUES (?, ?, ?, ?, 'running', ?, ?, NULL, ?, ?, NULL, NULL)",
-             (flow, run_id, step, task_id, attempt, now, json.dumps(foreach_stack), json.dumps(parents))),
+            (f"INSERT OR REPLACE INTO tasks ({START_TASK_COLUMNS}) "
+             f"VALUES (?, ?, ?, ?, 'running', ?, ?, NULL, ?, ?, NULL, NULL, ?)",
+             (flow, run_id, step, task_id, attempt, now, json.dumps(foreach_stack), json.dumps(parents), cache_key)),
             ("INSERT OR REPLACE INTO attempts VALUES (?, ?, ?, ?, ?, 'running', ?, NULL, NULL, NULL, NULL)",
              (flow, run_id, step, task_id, attempt, now)),
             (METADATA_INSERT, (flow, run_id, step, task_id, attempt, "attempt", str(attempt), "attempt", "[]", now)),
@@ -255,57 +295,68 @@ class SQLiteMetadata:
 
     def finish_task(self, flow: str, run_id: int, step: str, task_id: int, attempt: int, status: str,
                     artifacts: dict[str, ArtifactRef], stdout_key: str | None, stderr_key: str | None,
-                    exception: dict | None, transition: dict | None = None, metadata: Iterable[Any] = ()) -> None:
+                    exception: dict | None, transition: dict | None = None, metadata: Iterable[Any] = (),
+                    producers: dict[str, Producers] | None = None, reads: Iterable[Read] = ()) -> None:
         """Record an attempt's outcome; on success its artifacts become visible in the same transaction.
 
-        `metadata` are the attempt's MetadataEntry items (field, value, type, tags).
+        `metadata` are the attempt's MetadataEntry items (field, value, type, tags); `producers` says,
+        per artifact, which tasks first produced its value; `reads` are the artifacts the attempt read.
         """
         now = time.time()
         where = (flow, run_id, step, task_id)
-        attempt_status = status
         statements = [
             # a task's artifacts are those of its latest attempt that ended (a failed one's, for debugging)
             ("DELETE FROM artifacts WHERE flow = ? AND run_id = ? AND step = ? AND task_id = ?", where),
+            ("DELETE FROM task_reads WHERE flow = ? AND run_id = ? AND step = ? AND task_id = ?", where),
             ("UPDATE tasks SET status = ?, finished_at = ?, transition = ? "
              "WHERE flow = ? AND run_id = ? AND step = ? AND task_id = ?",
              (status, now, json.dumps(transition) if transition else None, *where)),
             ("UPDATE attempts SET status = ?, finished_at = ?, stdout_key = ?, stderr_key = ?, exception = ? "
              "WHERE flow = ? AND run_id = ? AND step = ? AND task_id = ? AND attempt = ?",
-             (attempt_status, now, stdout_key, stderr_key, json.dumps(exception) if exception else None, *where,
-              attempt)),
+             (status, now, stdout_key, stderr_key, json.dumps(exception) if exception else None, *where, attempt)),
         ]
-        for name, ref in artifacts.items():
-            statements.append(("INSERT OR REPLACE INTO artifacts VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                               (*where, name, ref.key, ref.serializer, ref.type, ref.size)))
+        statements += _artifact_rows(where, artifacts, producers or {})
+        statements += [(READ_INSERT, (*where, attempt, r.name, r.key, json.dumps(list(r.producers)), r.kind, r.source))
+                       for r in reads]
         for entry in metadata:
             statements.append((METADATA_INSERT, (*where, attempt, entry.field, entry.value, entry.type,
                                                  json.dumps(entry.tags), now)))
         self._write(statements)
 
     def clone_task(self, flow: str, run_id: int, step: str, task_id: int, foreach_stack: list, parents: list[str],
-                   origin: dict[str, Any], artifacts: dict[str, ArtifactRef]) -> None:
-        """Record a task reused from an earlier run (resume): same artifacts and logs (`origin["logs"]`), by reference."""
+                   origin: dict[str, Any], artifacts: dict[str, ArtifactRef],
+                   producers: dict[str, Producers] | None = None, cached: bool = False) -> None:
+        """Record a task reused from an earlier task (resume, or a step-cache hit when `cached`).
+
+        Same artifacts, producers, reads and logs (`origin["logs"]`), by reference; the new task
+        names where it came from: `origin` for resume, `cached_from` for a cache hit (the first task
+        that ran the code, when the origin was itself reused).
+        """
         now = time.time()
-        origin_path = origin["origin"] or f"{origin['flow']}/{origin['run_id']}/{origin['step']}/{origin['task_id']}"
+        own = f"{origin['flow']}/{origin['run_id']}/{origin['step']}/{origin['task_id']}"
+        source = first_source(origin) if cached else (origin["origin"] or own)
         stdout_key, stderr_key = origin["logs"]
         where = (flow, run_id, step, task_id)
+        origin_where = (origin["flow"], origin["run_id"], origin["step"], origin["task_id"])
         statements = [
-            (f"INSERT OR REPLACE INTO tasks ({TASK_COLUMNS}) VALUES (?, ?, ?, ?, 'succeeded', 0, ?, ?, ?, ?, ?, ?)",
-             (*where, now, now, json.dumps(foreach_stack), json.dumps(parents), origin_path,
-              json.dumps(origin["transition"]) if origin["transition"] else None)),
+            (f"INSERT OR REPLACE INTO tasks ({TASK_COLUMNS}) VALUES (?, ?, ?, ?, 'succeeded', 0, ?, ?, ?, ?, ?, ?, ?, ?)",
+             (*where, now, now, json.dumps(foreach_stack), json.dumps(parents), None if cached else source,
+              json.dumps(origin["transition"]) if origin["transition"] else None, origin.get("cache_key"),
+              source if cached else None)),
             ("INSERT OR REPLACE INTO attempts VALUES (?, ?, ?, ?, 0, 'succeeded', ?, ?, ?, ?, NULL)",
              (*where, now, now, stdout_key, stderr_key)),
+            ("INSERT INTO task_reads SELECT ?, ?, ?, ?, 0, name, key, producers, kind, source FROM task_reads "
+             "WHERE flow = ? AND run_id = ? AND step = ? AND task_id = ?", (*where, *origin_where)),
         ]
-        for name, ref in artifacts.items():
-            statements.append(("INSERT OR REPLACE INTO artifacts VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                               (*where, name, ref.key, ref.serializer, ref.type, ref.size)))
+        statements += _artifact_rows(where, artifacts, producers or {})
         # the origin's metadata (attempts, cards, ...) comes along, then where it came from
         statements.append(("INSERT INTO task_metadata SELECT ?, ?, ?, ?, attempt, field, value, type, tags, ts "
                            "FROM task_metadata WHERE flow = ? AND run_id = ? AND step = ? AND task_id = ? "
-                           "AND field NOT IN ('origin-run-id', 'origin-task-id')",
-                           (*where, origin["flow"], origin["run_id"], origin["step"], origin["task_id"])))
-        _, origin_run, _, origin_task = origin_path.split("/")
-        for field, value in (("origin-run-id", origin_run), ("origin-task-id", origin_task)):
+                           "AND field NOT IN ('origin-run-id', 'origin-task-id', 'cached-from')",
+                           (*where, *origin_where)))
+        _, source_run, _, source_task = source.split("/")
+        fields = [("cached-from", source)] if cached else [("origin-run-id", source_run), ("origin-task-id", source_task)]
+        for field, value in fields:
             statements.append((METADATA_INSERT, (*where, 0, field, value, field, "[]", now)))
         self._write(statements)
 
@@ -441,3 +492,90 @@ class SQLiteMetadata:
         rows = self._query("SELECT task_id, key, serializer, type, size FROM artifacts "
                            "WHERE flow = ? AND run_id = ? AND step = ? AND name = ?", (flow, run_id, step, name))
         return {r["task_id"]: ArtifactRef(r["key"], r["serializer"], r["type"], r["size"]) for r in rows}
+
+    # -- step caching, lineage, code (caching/, lineage/) ------------------------------------------
+    def cache_candidates(self, flow: str, step: str, cache_key: str) -> list[dict[str, Any]]:
+        """Tasks of the step that succeeded with this cache key (not caught, not failed), newest first."""
+        # INDEXED BY: without statistics SQLite would walk the flow's whole primary key instead
+        rows = self._query(f"SELECT {TASK_COLUMNS} FROM tasks INDEXED BY tasks_by_cache_key "
+                           f"WHERE flow = ? AND step = ? AND cache_key = ? "
+                           f"AND status = 'succeeded' ORDER BY run_id DESC, task_id DESC", (flow, step, cache_key))
+        for row in rows:
+            row["foreach_stack"] = json.loads(row["foreach_stack"] or "[]")
+            row["parents"] = json.loads(row["parents"] or "[]")
+            row["transition"] = json.loads(row["transition"]) if row["transition"] else None
+        return rows
+
+    def last_logs(self, flow: str, run_id: int, step: str, task_id: int) -> tuple[str | None, str | None]:
+        """The stdout and stderr keys of a task's last attempt."""
+        rows = self._query("SELECT stdout_key, stderr_key FROM attempts WHERE flow = ? AND run_id = ? AND step = ? "
+                           "AND task_id = ? ORDER BY attempt DESC LIMIT 1", (flow, run_id, step, task_id))
+        return (rows[0]["stdout_key"], rows[0]["stderr_key"]) if rows else (None, None)
+
+    def artifact_producers(self, flow: str, run_id: int, step: str, task_id: int) -> dict[str, Producers]:
+        """Which tasks first produced each artifact's value of a task (empty for a parameter)."""
+        rows = self._query("SELECT name, producers FROM artifacts WHERE flow = ? AND run_id = ? AND step = ? "
+                           "AND task_id = ?", (flow, run_id, step, task_id))
+        return {r["name"]: tuple(json.loads(r["producers"] or "[]")) for r in rows}
+
+    def producers_of_run(self, flow: str, run_id: int) -> dict[tuple[str, int], dict[str, Producers]]:
+        """`artifact_producers` of every task of a run in one query, by (step, task_id)."""
+        found: dict[tuple[str, int], dict[str, Producers]] = {}
+        for r in self._query("SELECT step, task_id, name, producers FROM artifacts WHERE flow = ? AND run_id = ?",
+                             (flow, run_id)):
+            found.setdefault((r["step"], r["task_id"]), {})[r["name"]] = tuple(json.loads(r["producers"] or "[]"))
+        return found
+
+    def task_reads(self, flow: str, run_id: int, step: str, task_id: int) -> list[Read]:
+        """The artifacts a task's latest recorded attempt read, in the order it read them."""
+        rows = self._query("SELECT name, key, producers, kind, source FROM task_reads WHERE flow = ? AND run_id = ? "
+                           "AND step = ? AND task_id = ? ORDER BY rowid", (flow, run_id, step, task_id))
+        return [Read(r["name"], r["key"], tuple(json.loads(r["producers"] or "[]")), r["kind"], r["source"])
+                for r in rows]
+
+    def set_run_code(self, flow: str, run_id: int, code_key: str | None, environment_key: str | None) -> None:
+        """Record the blobs holding a run's code snapshot and its environment (lineage/code.py writes them)."""
+        self._write([("UPDATE runs SET code_key = ?, environment_key = ? WHERE flow = ? AND run_id = ?",
+                      (code_key, environment_key, flow, run_id))])
+
+    # -- garbage collection (datastore/gc.py) --------------------------------------------------------
+    def delete_runs(self, flow: str, run_ids: Iterable[int]) -> None:
+        """Delete every record of these runs, all in one transaction (their blobs are gc's to remove)."""
+        ids = list(run_ids)
+        self._write([(f"DELETE FROM {table} WHERE flow = ? AND run_id = ?", (flow, run_id))
+                     for run_id in ids for table in RUN_TABLES])
+
+    def blob_references(self) -> dict[str, set[str]]:
+        """Every blob key a record refers to, by kind: 'artifact', 'log' (raw, maybe `parts:`), 'param',
+        'code', 'environment' and 'card' (the raw JSON value of a card's metadata entry)."""
+        found: dict[str, set[str]] = {k: set() for k in ("artifact", "log", "param", "code", "environment", "card")}
+        conn = self.conn
+        try:
+            found["artifact"].update(k for (k,) in conn.execute("SELECT DISTINCT key FROM artifacts"))
+            for out, err in conn.execute("SELECT stdout_key, stderr_key FROM attempts"):
+                found["log"].update(k for k in (out, err) if k)
+            for refs, code, env in conn.execute("SELECT param_refs, code_key, environment_key FROM runs"):
+                found["param"].update(item[0] for item in json.loads(refs or "{}").values())
+                if code:
+                    found["code"].add(code)
+                if env:
+                    found["environment"].add(env)
+            found["card"].update(v for (v,) in conn.execute("SELECT value FROM task_metadata WHERE field = 'card'")
+                                 if v)
+        except sqlite3.Error as exc:
+            raise explain(exc, self.path) from exc
+        return found
+
+    def linked_runs(self, flow: str, run_id: int) -> set[int]:
+        """Runs of the flow this run depends on: the one it resumed, and those its tasks were reused or cached from."""
+        linked: set[int] = set()
+        row = self.run(flow, run_id)
+        if row is not None and row["origin_run_id"] is not None:
+            linked.add(int(row["origin_run_id"]))
+        for r in self._query("SELECT origin, cached_from FROM tasks WHERE flow = ? AND run_id = ? "
+                             "AND (origin IS NOT NULL OR cached_from IS NOT NULL)", (flow, run_id)):
+            for path in (r["origin"], r["cached_from"]):
+                if path and path.split("/")[0] == flow:
+                    linked.add(int(path.split("/")[1]))
+        linked.discard(run_id)
+        return linked

@@ -12,6 +12,7 @@ from ..exceptions import CommandError
 from ..flow_decorators import project_info
 from ..flowspec import flow_constants
 from ..graph import FlowGraph
+from ..lineage.code import record_run_code
 from ..metadata import SQLiteMetadata, open_metadata
 from .console import Console
 from .resume import ResumePlan
@@ -45,6 +46,7 @@ def start_run(flow_cls: type, graph: FlowGraph, param_values: dict[str, Any], op
     shown = {name: _json_safe(value) for name, value in param_values.items()}
     run_id = metadata.new_run(graph.name, config.user, options.tags, shown, params,
                               system_tags=project_info(flow_cls, config.user).get("tags", []))
+    record_run_code(store, metadata, flow_cls, run_id)
     console = Console(options.quiet)
     console.info(f"Run {graph.name}/{run_id} starting (user {config.user}).")
     return _execute(flow_cls, graph, store, metadata, config, run_id, params, options, run_id_file, console)
@@ -61,6 +63,11 @@ def resume_run(flow_cls: type, graph: FlowGraph, step: str | None, origin_run_id
     run_id = metadata.new_run(graph.name, config.user, options.tags, origin["params"], params,
                               origin_run_id=origin["run_id"],
                               system_tags=project_info(flow_cls, config.user).get("tags", []))
+    record_run_code(store, metadata, flow_cls, run_id)
+    if metadata.run(graph.name, origin["run_id"]) is None:  # `artiflow gc` dropped it meanwhile
+        metadata.finish_run(graph.name, run_id, "failed")
+        raise CommandError(f"Run {graph.name}/{origin['run_id']} was deleted (by artiflow gc) while this resume "
+                           f"started, so there is nothing to reuse. Start a new run with: run")
     console = Console(options.quiet)
     where = f"step '{plan.resume_point}'" if plan.resume_point else "its unfinished steps"
     console.info(f"Resuming {graph.name}/{origin['run_id']} as run {graph.name}/{run_id} from {where} "
@@ -133,6 +140,7 @@ def _execute(flow_cls: type, graph: FlowGraph, store: ContentStore, metadata: SQ
                       f"Continue it with: resume --origin-run-id {run_id}")
         raise SystemExit(130)
     reused = f", {scheduler.reused_count} reused" if scheduler.reused_count else ""
+    reused += f", {scheduler.cached_count} from cache" if scheduler.cached_count else ""
     if ok:
         console.info(f"Run {pathspec} succeeded in {console.elapsed():.2f} s ({scheduler.task_count} tasks{reused}). "
                      f"See it with: artiflow show {pathspec}")

@@ -105,8 +105,15 @@ def read_log(store: ContentStore, key: str | None) -> bytes:
     if not key:
         return b""
     if key.startswith(PARTS):
-        return b"".join([store.get_bytes(part) for part in key[len(PARTS):].split()])
+        return b"".join([store.get_bytes(part) for part in log_blob_keys(key)])
     return bytes(store.get_bytes(key))
+
+
+def log_blob_keys(raw: str | None) -> list[str]:
+    """The blob keys a recorded log key names: itself, or each part of a `parts:` log (gc keeps them all)."""
+    if not raw:
+        return []
+    return raw[len(PARTS):].split() if raw.startswith(PARTS) else [raw]
 
 
 class LineView:

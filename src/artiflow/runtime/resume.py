@@ -67,8 +67,10 @@ class ResumePlan:
             self.resume_point = min(failed, key=order.index) if failed else None
         artifacts = metadata.artifacts_of_run(flow, run_id)
         logs = metadata.last_logs_of_run(flow, run_id)
+        producers = metadata.producers_of_run(flow, run_id)
         for task in tasks:
             task["logs"] = logs.get((task["step"], task["task_id"]), (None, None))
+            task["producers"] = producers.get((task["step"], task["task_id"]), {})
         # a place (step, foreach indices) holds one task per visit: several when a switch loops back
         self.reusable: dict[tuple, list[tuple[dict[str, Any], dict[str, ArtifactRef]] | None]] = {}
         for t in sorted(tasks, key=lambda t: t["task_id"]):

@@ -28,6 +28,7 @@ from ..metadata import SQLiteMetadata
 from ..metadata.sqlite import HEARTBEAT_SECONDS, heartbeat_timeout
 from .console import Console
 from .gangs import Gangs
+from ..lineage.producers import output_producers
 from .hooks import MetadataEntry
 from .local import STOP_SIGNALS, Finished, LocalExecutor
 from .output import store_log
@@ -47,6 +48,7 @@ class RunOptions:
     quiet: bool = False
     with_decorators: list[StepDecorator] = field(default_factory=list)
     origin_run_id: int | None = None
+    cache_all: bool = False   # `run --cache`: every step is cached (but those with @cache(enabled=False))
 
 
 PARALLEL_VAR = "_parallel_ubf_iter"  # the foreach frame of a num_parallel gang (its value: the node index)
@@ -128,10 +130,22 @@ class Scheduler:
         self.failures: list[Failure] = []
         self.task_count = 0
         self.reused_count = 0
+        self.cached_count = 0
+        self.cache = self._step_cache()
         self.executor = LocalExecutor(self._work, console.task_line)
         flow_file = getattr(sys.modules.get(flow_cls.__module__), "__file__", None)
         self.randomness = TaskRandomness.for_flow_file(flow_file)  # each task's random state, as in a new process
         self.stop_requested: str | None = None  # set by a signal handler; the loop stops cleanly
+
+    def _step_cache(self) -> Any:
+        """The run's StepCache when any step is cached (caching is imported only then), else None."""
+        if not self.options.cache_all and not any("cache" in d for d in self.decorators.values()):
+            return None
+        from ..caching.keys import StepCache
+
+        cache = StepCache(self.flow_cls, self.graph, self.task_decorators, self.options.cache_all, self.metadata,
+                          self.store, self.console.error)
+        return cache or None
 
     def _request_stop(self, signum: int, frame: Any) -> None:
         """Ctrl-C, SIGTERM or SIGHUP: only note it here; the run loop stops the tasks at a safe point."""
@@ -172,7 +186,8 @@ class Scheduler:
         return ok
 
     def _loop(self) -> None:
-        self._queue("start", [], [], is_join=False)
+        with self.metadata.batch():  # a cached start (and every cache hit it leads to) is recorded at once
+            self._queue("start", [], [], is_join=False)
         last_beat = time.monotonic()
         while (self.ready or self.delayed or len(self.executor)) and not self.stop_requested:
             with self.metadata.batch():  # one transaction records every task started here, before
@@ -274,7 +289,7 @@ class Scheduler:
     # -- outcomes ------------------------------------------------------------------------------------
     def _record_start(self, spec: TaskSpec) -> None:
         self.metadata.start_task(self.flow_name, self.run_id, spec.step, spec.task_id, spec.attempt,
-                                 [f.describe() for f in spec.frames], _parents(spec))
+                                 [f.describe() for f in spec.frames], _parents(spec), spec.cache_key)
 
     def _record_without_code(self, spec: TaskSpec, status: str, artifacts: dict[str, ArtifactRef],
                              result: TaskResult | None = None) -> None:
@@ -286,10 +301,16 @@ class Scheduler:
                 exception: dict | None, result: TaskResult | None = None) -> None:
         spec = finished.spec
         stdout_key, stderr_key = store_log(self.store, finished.stdout), store_log(self.store, finished.stderr)
+        producers = output_producers(spec.pathspec, artifacts, self.params,
+                                     ((i.artifacts, i.producers) for i in spec.inputs))
+        if result is not None:
+            result.producers = producers  # the steps after it inherit them (lineage)
+        ran = finished.result
         self.metadata.finish_task(self.flow_name, self.run_id, spec.step, spec.task_id, spec.attempt, status,
                                   artifacts, stdout_key, stderr_key, exception,
                                   result.transition() if result is not None and result.ok else None,
-                                  finished.result.metadata if finished.result is not None else ())
+                                  ran.metadata if ran is not None else (), producers,
+                                  ran.reads if ran is not None else ())
 
     def _outcome(self, finished: Finished) -> tuple[TaskResult | None, dict | None]:
         """(the result, None) for a task that succeeded (or was caught), else (its result if any, the error)."""
@@ -413,7 +434,7 @@ class Scheduler:
 
     # -- following the graph -------------------------------------------------------------------------
     def _advance(self, spec: TaskSpec, result: TaskResult) -> None:
-        done = InputSpec(spec.step, spec.task_id, result.artifacts, spec.frames)
+        done = InputSpec(spec.step, spec.task_id, result.artifacts, spec.frames, result.producers)
         if result.foreach_var or result.num_parallel:
             self._fan_out(spec, result, done)
             return
@@ -432,10 +453,13 @@ class Scheduler:
         else:
             var, ref = result.foreach_var, result.artifacts[result.foreach_var]
         unbounded = "unbounded_test_foreach_internal" in self.decorators[target]
-        frames = [[*spec.frames, Frame(spec.step, var, i, n, ref, unbounded)] for i in range(n)]
+        keys = result.split_keys if len(result.split_keys) == n else [None] * n
+        made_by = result.producers.get(var, ())
+        frames = [[*spec.frames, Frame(spec.step, var, i, n, ref, unbounded, keys[i], made_by)] for i in range(n)]
         if self.graph[target].is_join:  # straight into its join: each branch is empty
             for branch in frames:
-                self._arrive_at_join(target, InputSpec(spec.step, spec.task_id, result.artifacts, branch))
+                self._arrive_at_join(target, InputSpec(spec.step, spec.task_id, result.artifacts, branch,
+                                                       result.producers))
             return
         if not result.num_parallel:
             if unbounded:
@@ -526,17 +550,35 @@ class Scheduler:
         visit = self.visits.get(place, 0)  # a loop (a switch back to a step) visits a place again
         self.visits[place] = visit + 1
         found = self.resume.find(step, frames, visit) if self.resume is not None else None
-        if found is None:
-            self.ready.append(spec)
-            return spec
-        self._reuse(spec, *found)
-        return None
+        if found is not None:
+            self._reuse(spec, *found)
+            return None
+        if self.cache is not None:
+            spec.split_keys = True  # a cached step keys each foreach task by its own element
+            spec.cache_key = self.cache.key(spec)
+            hit = self.cache.lookup(spec, spec.cache_key) if spec.cache_key else None
+            if hit is not None:
+                self._reuse_cached(spec, hit)
+                return None
+        self.ready.append(spec)
+        return spec
+
+    def _reuse_cached(self, spec: TaskSpec, hit: Any) -> None:
+        """A step-cache hit: the earlier task's artifacts become this task's, by reference; go on from it."""
+        self.metadata.clone_task(self.flow_name, self.run_id, spec.step, spec.task_id,
+                                 [f.describe() for f in spec.frames], _parents(spec), hit.source, hit.artifacts,
+                                 hit.producers, cached=True)
+        self.cached_count += 1
+        if not self.options.quiet:
+            self.console.task_line(spec, "stdout", f"cached: reused {hit.pathspec}")
+        self._advance(spec, TaskResult.reused(hit.artifacts, hit.source["transition"], hit.producers))
 
     def _reuse(self, spec: TaskSpec, origin: dict[str, Any], artifacts: dict[str, ArtifactRef]) -> None:
         """Record a task of the origin run as this run's, by reference, and go on from it."""
+        producers = origin.get("producers", {})
         self.metadata.clone_task(self.flow_name, self.run_id, spec.step, spec.task_id,
-                                 [f.describe() for f in spec.frames], _parents(spec), origin, artifacts)
+                                 [f.describe() for f in spec.frames], _parents(spec), origin, artifacts, producers)
         self.reused_count += 1
         if not self.options.quiet:
             self.console.task_line(spec, "stdout", f"Reused from {origin_pathspec(origin)}.")
-        self._advance(spec, TaskResult.reused(artifacts, origin["transition"]))
+        self._advance(spec, TaskResult.reused(artifacts, origin["transition"], producers))

@@ -10,6 +10,7 @@ from typing import Any
 
 from ..datastore import ArtifactRef
 from ..flowspec import Frame
+from ..lineage.records import Producers, Read
 
 
 @dataclass
@@ -20,6 +21,7 @@ class InputSpec:
     task_id: int
     artifacts: dict[str, ArtifactRef]
     frames: list[Frame]
+    producers: dict[str, Producers] = field(default_factory=dict)  # who first produced each artifact's value
 
 
 @dataclass(frozen=True)
@@ -60,6 +62,8 @@ class TaskSpec:
     catch: CatchPlan | None = None      # set on the last attempt of a step under @catch
     timeout: float = 0.0                # @timeout's limit in seconds (0: none)
     parallel: ParallelInfo | None = None  # this task's place in a num_parallel gang
+    cache_key: str | None = None        # the step-cache key, when caching applies to this task
+    split_keys: bool = False            # a foreach: give each element's content key (a cached step follows)
 
     @property
     def pathspec(self) -> str:
@@ -79,14 +83,22 @@ class TaskResult:
     exception: dict[str, Any] | None = None
     metadata: list[Any] = field(default_factory=list)   # MetadataEntry items the task's hooks recorded
     caught: bool = False   # the step raised on its last attempt and @catch stored the error
+    reads: list[Read] = field(default_factory=list)        # the artifacts the task read
+    split_keys: list[str] = field(default_factory=list)    # a foreach's elements' content keys (when asked)
+    producers: dict[str, Producers] = field(default_factory=dict)  # set by the scheduler when it records the task
 
     def transition(self) -> dict[str, Any]:
         """What the metadata keeps of where the task led, so resume can follow it without re-running."""
-        return {"next": self.next_steps, "foreach": self.foreach_var, "num_splits": self.num_splits,
-                "num_parallel": self.num_parallel}
+        transition = {"next": self.next_steps, "foreach": self.foreach_var, "num_splits": self.num_splits,
+                      "num_parallel": self.num_parallel}
+        if self.split_keys:
+            transition["split_keys"] = self.split_keys
+        return transition
 
     @classmethod
-    def reused(cls, artifacts: dict[str, ArtifactRef], transition: dict[str, Any]) -> TaskResult:
+    def reused(cls, artifacts: dict[str, ArtifactRef], transition: dict[str, Any],
+               producers: dict[str, Producers] | None = None) -> TaskResult:
         return cls(ok=True, artifacts=artifacts, next_steps=list(transition["next"]),
                    foreach_var=transition["foreach"], num_splits=transition["num_splits"],
-                   num_parallel=transition.get("num_parallel", 0))
+                   num_parallel=transition.get("num_parallel", 0), split_keys=list(transition.get("split_keys", [])),
+                   producers=dict(producers or {}))

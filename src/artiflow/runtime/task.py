@@ -21,6 +21,7 @@ from ..flow_decorators import project_info
 from ..parameters import flow_parameters
 from ..flowspec import IMMUTABLE_TYPES, FlowSpec, Inputs, TaskContext, Transition
 from ..graph import FlowGraph
+from ..lineage.reads import start_recording, stop_recording
 from .hooks import TaskHooks
 from .spec import TaskResult, TaskSpec
 
@@ -44,6 +45,7 @@ def run_task(flow_cls: type[FlowSpec], graph: FlowGraph, spec: TaskSpec, store: 
     hooks: TaskHooks | None = None
     try:
         flow = flow_cls._af_instance(_task_context(graph, spec, store))
+        start_recording(flow._af_ctx.reads)  # type: ignore[union-attr]  # client reads inside the step count
         hooks = TaskHooks(flow, spec, store, graph)
         for deco in decorators:
             deco.task_pre_step(hooks)
@@ -52,9 +54,11 @@ def run_task(flow_cls: type[FlowSpec], graph: FlowGraph, spec: TaskSpec, store: 
                 _call_step(flow, spec, store, graph)
             result = _finish(flow, spec, graph)
         except BaseException:
+            stop_recording()
             for deco in decorators:
                 deco.task_post_step(hooks, False)
             raise
+        stop_recording()  # what the hooks read (a card's artifacts) is not the step's
         for deco in decorators:
             deco.task_post_step(hooks, True)
         result.metadata = hooks.metadata
@@ -72,7 +76,8 @@ def run_task(flow_cls: type[FlowSpec], graph: FlowGraph, spec: TaskSpec, store: 
         sys.stderr.write(info["traceback"])
         sys.stderr.flush()
         artifacts = salvage_artifacts(flow) if flow is not None else {}
-        return TaskResult(ok=False, exception=info, artifacts=artifacts, metadata=metadata)
+        reads = list(flow._af_ctx.reads) if flow is not None and flow._af_ctx is not None else []
+        return TaskResult(ok=False, exception=info, artifacts=artifacts, metadata=metadata, reads=reads)
 
 
 @contextlib.contextmanager
@@ -113,7 +118,8 @@ def _caught(flow: FlowSpec, spec: TaskSpec, graph: FlowGraph, info: dict[str, An
     if spec.catch.var:
         record = CaughtException(info["qualified_type"], info["message"], info["traceback"])
         artifacts[spec.catch.var] = flow._af_ctx.store.save(spec.catch.var, record)  # type: ignore[union-attr]
-    return TaskResult(ok=True, artifacts=artifacts, next_steps=next_steps, exception=info, caught=True)
+    return TaskResult(ok=True, artifacts=artifacts, next_steps=next_steps, exception=info, caught=True,
+                      reads=list(flow._af_ctx.reads))  # type: ignore[union-attr]
 
 
 def salvage_artifacts(flow: FlowSpec) -> dict[str, ArtifactRef]:
@@ -154,17 +160,21 @@ def _parallel(spec: TaskSpec) -> Any:
 
 def _task_context(graph: FlowGraph, spec: TaskSpec, store: ContentStore) -> TaskContext:
     refs = dict(spec.params)
+    producers: dict[str, tuple[str, ...]] = {}
     if not spec.is_join and spec.inputs:
         refs.update(spec.inputs[0].artifacts)
-    return TaskContext(store=store, graph=graph, step_name=spec.step, refs=refs,
-                       params=frozenset(spec.params), frames=list(spec.frames), is_join=spec.is_join)
+        producers = dict(spec.inputs[0].producers)
+    return TaskContext(store=store, graph=graph, step_name=spec.step, refs=refs, params=frozenset(spec.params),
+                       frames=list(spec.frames), is_join=spec.is_join, producers=producers)
 
 
 def _join_inputs(flow: FlowSpec, spec: TaskSpec, store: ContentStore, graph: FlowGraph) -> Inputs:
     items = []
+    reads = flow._af_ctx.reads if flow._af_ctx is not None else []  # an input's reads are the join's
     for parent in spec.inputs:
         ctx = TaskContext(store=store, graph=graph, step_name=parent.step, refs={**spec.params, **parent.artifacts},
-                          params=frozenset(spec.params), frames=list(parent.frames), read_only=True)
+                          params=frozenset(spec.params), frames=list(parent.frames), read_only=True,
+                          producers=dict(parent.producers), reads=reads)
         items.append(type(flow)._af_instance(ctx))
     return Inputs(items)
 
@@ -191,9 +201,25 @@ def _finish(flow: FlowSpec, spec: TaskSpec, graph: FlowGraph) -> TaskResult:
     transition = ctx.transition or Transition([])
     foreach_var = transition.foreach
     num_splits = _count_splits(flow, spec.step, foreach_var) if foreach_var else transition.num_parallel
+    split_keys = element_keys(ctx.store, getattr(flow, foreach_var)) if foreach_var and spec.split_keys else []
     artifacts = persist_artifacts(flow, ctx)
     return TaskResult(ok=True, artifacts=artifacts, next_steps=transition.steps, foreach_var=foreach_var,
-                      num_splits=num_splits, num_parallel=transition.num_parallel)
+                      num_splits=num_splits, num_parallel=transition.num_parallel, reads=list(ctx.reads),
+                      split_keys=split_keys)
+
+
+def element_keys(store: ContentStore, items: Any) -> list[str]:
+    """The content key of each element of a foreach's list, so that a cached step keys on its own element only.
+
+    An element that cannot be serialized gets an empty key: its task is never a cache hit.
+    """
+    keys = []
+    for item in items:
+        try:
+            keys.append(store.key_of(item))
+        except Exception:  # noqa: BLE001 - the element still runs; it is only never cached
+            keys.append("")
+    return keys
 
 
 def _count_splits(flow: FlowSpec, step_name: str, var: str) -> int:

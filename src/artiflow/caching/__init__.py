@@ -1,0 +1,1 @@
+"""Step caching: code fingerprints, cache keys and lookups."""

@@ -1,0 +1,314 @@
+"""Garbage collection: which runs go, which blobs no kept record needs, in the order that keeps it safe.
+
+The storage backend only moves bytes (`Storage.iter_blobs`, `remove_if_unused`); this module decides.
+Safety beside runs and readers, with no lock shared with them:
+- a run in progress, a run tagged `keep`, and every run a kept run links to (resume origin, the source
+  of reused or cached tasks) are never dropped;
+- a blob is only deleted when no record names it and its mtime (its last use: `exists` and `get` touch
+  what they find) is older than the cutoff: gc's start, or the start of the oldest run that may still
+  write if earlier, minus a margin. A run writes, dedupes against or (step cache) reads a blob before
+  it records it, so a blob that no record names yet has been used after the cutoff;
+- references are read after the dropped runs' records are gone and before the blobs are listed, so a
+  record written meanwhile names a blob used after the cutoff;
+- `remove_if_unused` moves a blob to the trash before deleting it and puts it back if it was used
+  meanwhile; a use after the move finds it absent (a writer writes it again, the cache misses);
+- a run that started from a dropped run while gc was deleting it holds every blob back until next time.
+Two gc processes take turns on `<root>/gc.lock`; even without it the trash step keeps them apart.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable, Iterator
+
+from ..exceptions import ConfigError
+from .files import temp_grace_from_env
+from .storage import RECENT_USE_SECONDS, Storage
+
+# blobs used this recently are never deleted: covers clock skew, coarse file times, and blobs whose last use
+# did not touch them because they had been used less than RECENT_USE_SECONDS before
+MARGIN_SECONDS = 2 * RECENT_USE_SECONDS
+# a run whose runner went silent less than this ago may only be suspended (a laptop asleep): its start still
+# bounds the blob cutoff, as a run in progress does (it may be dropped, though, like any failed run)
+LOST_GRACE_SECONDS = 86400.0
+KEEP_TAG = "keep"
+CODE_FORMAT = 1  # the version of the code-snapshot blob (a JSON map of the run's files to their blob keys)
+
+
+@dataclass(frozen=True)
+class Policy:
+    """Which runs of a flow gc names for dropping: all but the newest `keep_last`, or those created over
+    `older_than` seconds ago (exactly one of the two is set)."""
+
+    keep_last: int | None = None
+    older_than: float | None = None
+
+    def named(self, runs: list[dict[str, Any]], now: float) -> list[dict[str, Any]]:
+        """The runs (given newest first) this policy would drop, before any protection."""
+        if self.keep_last is not None:
+            return runs[self.keep_last:]
+        return [run for run in runs if run["created_at"] < now - float(self.older_than)]  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True)
+class Kept:
+    """A run the policy named that stays, and why: in progress, tagged keep, or linked from a kept run."""
+
+    flow: str
+    run_id: int
+    reason: str
+
+
+@dataclass
+class Plan:
+    """The runs to drop per flow (ids ascending), the named runs kept with why, and the runs that may still
+    write blobs (every flow's: in progress, or silent for less than LOST_GRACE_SECONDS)."""
+
+    drop: dict[str, list[int]]
+    kept: list[Kept]
+    writers: list[tuple[str, dict[str, Any]]]
+
+
+@dataclass
+class Outcome:
+    """What a gc did (or, in a dry run, would do)."""
+
+    plan: Plan
+    dry_run: bool
+    cutoff: float
+    blobs_deleted: int = 0
+    bytes_freed: int = 0
+    blobs_recent: int = 0  # unreferenced, but used after the cutoff: left for a later gc
+    temp_files: list[tuple[str, int]] = field(default_factory=list)
+    trash_restored: int = 0
+    held_back: str | None = None  # why no blob was deleted this time, if so
+
+    @property
+    def temp_bytes(self) -> int:
+        return sum(size for _, size in self.temp_files)
+
+
+def in_progress(run: dict[str, Any]) -> bool:
+    """A run whose runner is still going (a silent one, `lost`, counts as dead)."""
+    return run["status"] == "running" and not run.get("lost")
+
+
+def may_still_write(run: dict[str, Any], now: float) -> bool:
+    """A run in progress, or one whose runner went silent so recently that it may only be suspended."""
+    return in_progress(run) or (bool(run.get("lost")) and now - (run["heartbeat_at"] or 0) < LOST_GRACE_SECONDS)
+
+
+def make_plan(metadata: Any, flows: Iterable[str], policy: Policy, now: float) -> Plan:
+    """Choose the runs to drop in `flows`, keeping those in progress, tagged keep, or linked from a kept run."""
+    writers = [(flow, run) for flow in metadata.flows() for run in metadata.runs(flow) if may_still_write(run, now)]
+    drop: dict[str, list[int]] = {}
+    kept: list[Kept] = []
+    for flow in flows:
+        runs = metadata.runs(flow)
+        dropping, reasons = _protect(metadata, flow, runs, policy.named(runs, now))
+        drop[flow] = sorted(dropping)
+        kept += [Kept(flow, run_id, why) for run_id, why in sorted(reasons.items())]
+    return Plan(drop, kept, writers)
+
+
+def _protect(metadata: Any, flow: str, runs: list[dict[str, Any]],
+             named: list[dict[str, Any]]) -> tuple[set[int], dict[int, str]]:
+    """Of the named runs, those that may go, and why each other one stays (links followed transitively)."""
+    reasons: dict[int, str] = {}
+    for run in named:
+        if in_progress(run):
+            reasons[run["run_id"]] = "in progress"
+        elif KEEP_TAG in run["tags"] or KEEP_TAG in run["system_tags"]:
+            reasons[run["run_id"]] = f"tagged {KEEP_TAG}"
+    dropping = {run["run_id"] for run in named} - set(reasons)
+    queue = [run["run_id"] for run in runs if run["run_id"] not in dropping]
+    seen = set(queue)
+    while queue:
+        keeper = queue.pop()
+        for linked in sorted(metadata.linked_runs(flow, keeper)):
+            if linked in dropping:
+                dropping.discard(linked)
+                reasons[linked] = f"linked from run {keeper} (resumed, reused or cached from it)"
+            if linked not in seen:
+                seen.add(linked)
+                queue.append(linked)
+    return dropping, reasons
+
+
+def blob_cutoff(started: float, writers: list[tuple[str, dict[str, Any]]], margin: float = MARGIN_SECONDS) -> float:
+    """Blobs last used before this may be deleted: gc's start or the oldest run that may still write, minus `margin`."""
+    return min([started, *(run["created_at"] for _, run in writers)]) - margin
+
+
+def referenced_keys(metadata: Any, storage: Storage) -> tuple[set[str], str | None]:
+    """Every blob key a record names (logs' parts, cards' blobs, code snapshots' files included).
+
+    The second value says why the set may be incomplete (a code snapshot that cannot be read), if so:
+    then no blob may be deleted.
+    """
+    from ..runtime.output import log_blob_keys  # the format of a recorded log key is the runtime's
+
+    refs = metadata.blob_references()
+    keys = refs["artifact"] | refs["param"] | refs["environment"] | refs["code"]
+    for raw in refs["log"]:
+        keys.update(log_blob_keys(raw))
+    for raw in refs["card"]:
+        keys.update(_card_keys(raw))
+    for code_key in sorted(refs["code"]):
+        files, problem = _code_file_keys(storage, code_key)
+        if problem:
+            return keys, problem
+        keys.update(files)
+    return keys, None
+
+
+def _card_keys(raw: str) -> list[str]:
+    """The blobs a card's metadata entry names: its HTML (`key`) and its data (`data_key`)."""
+    try:
+        record = json.loads(raw)
+    except ValueError:
+        return []
+    if not isinstance(record, dict):
+        return []
+    return [record[name] for name in ("key", "data_key") if isinstance(record.get(name), str)]
+
+
+def _code_file_keys(storage: Storage, code_key: str) -> tuple[list[str], str | None]:
+    """The file blobs a code snapshot names; or why they cannot be known (a damaged or newer snapshot)."""
+    try:
+        raw = bytes(storage.get(code_key))
+    except FileNotFoundError:  # gone already: nothing can reach its files through it
+        return [], None
+    try:
+        snapshot = json.loads(raw)
+        if snapshot.get("format") != CODE_FORMAT:
+            raise ValueError(f"format {snapshot.get('format')!r}, not {CODE_FORMAT}")
+        files = [key for key in snapshot["files"].values() if isinstance(key, str)]
+    except (ValueError, TypeError, KeyError, AttributeError, UnicodeDecodeError) as exc:
+        return [], (f"the code snapshot blob {code_key} cannot be read ({exc}), so the blobs of the files it "
+                    f"names are unknown; run `artiflow verify`, and upgrade artiflow if the snapshot is newer")
+    return files, None
+
+
+def collect(metadata: Any, storage: Storage, flows: Iterable[str], policy: Policy, dry_run: bool = False,
+            margin: float = MARGIN_SECONDS) -> Outcome:
+    """Drop the runs the policy names (but the protected ones), then delete every blob no record needs.
+
+    In a dry run nothing changes: the references are read from a scratch copy of the metadata without
+    the dropped runs, and the blobs and temp files that would go are only counted.
+    """
+    started = time.time()
+    restored = 0 if dry_run else storage.restore_trash()
+    plan = make_plan(metadata, list(flows), policy, started)
+    outcome = Outcome(plan, dry_run, blob_cutoff(started, plan.writers, margin), trash_restored=restored)
+    if dry_run:
+        refs, outcome.held_back = _references_without(metadata, storage, plan)
+    else:
+        for flow, run_ids in plan.drop.items():
+            if run_ids:
+                metadata.delete_runs(flow, run_ids)
+        refs, outcome.held_back = referenced_keys(metadata, storage)  # read after the deletes, before the listing
+        outcome.held_back = outcome.held_back or _started_on_dropped(metadata, plan)
+    if outcome.held_back is None:
+        sweep_blobs(storage, refs, outcome)
+    outcome.temp_files = storage.stale_temp_files(temp_grace_from_env(), remove=not dry_run)
+    return outcome
+
+
+def _started_on_dropped(metadata: Any, plan: Plan) -> str | None:
+    """Why no blob may go now if a run in progress depends on a run just dropped (it started on it during gc)."""
+    for flow, run_ids in plan.drop.items():
+        if not run_ids:
+            continue
+        for run in filter(in_progress, metadata.runs(flow)):
+            hit = set(run_ids) & metadata.linked_runs(flow, run["run_id"])
+            if hit:
+                return (f"run {flow}/{run['run_id']} started during gc from dropped run {min(hit)}; the blobs "
+                        f"of the dropped runs are left for the next gc, which keeps those it still uses")
+    return None
+
+
+def sweep_blobs(storage: Storage, refs: set[str], outcome: Outcome) -> None:
+    """Delete (or count, in a dry run) each unreferenced blob last used before the cutoff."""
+    for blob in storage.iter_blobs():
+        if blob.key in refs:
+            continue
+        if blob.mtime >= outcome.cutoff:
+            outcome.blobs_recent += 1
+            continue
+        freed = blob.size if outcome.dry_run else storage.remove_if_unused(blob.key, outcome.cutoff)
+        if freed is not None:
+            outcome.blobs_deleted += 1
+            outcome.bytes_freed += freed
+
+
+def _references_without(metadata: Any, storage: Storage, plan: Plan) -> tuple[set[str], str | None]:
+    """The blob references once the planned runs are gone, read from a scratch copy of the metadata store."""
+    import shutil
+    import sqlite3
+    import tempfile
+
+    conn = getattr(metadata, "conn", None)
+    if not isinstance(conn, sqlite3.Connection):
+        raise ConfigError("artiflow gc --dry-run needs the local SQLite metadata store (ARTIFLOW_METADATA_URL "
+                          "sqlite:///...); run it without --dry-run, or against the SQLite store.")
+    folder = Path(tempfile.mkdtemp(prefix="artiflow-gc-dry-run-"))
+    try:
+        copy = sqlite3.connect(folder / "metadata.db")
+        try:
+            conn.backup(copy)
+        finally:
+            copy.close()
+        scratch = type(metadata)(folder / "metadata.db")
+        try:
+            for flow, run_ids in plan.drop.items():
+                if run_ids:
+                    scratch.delete_runs(flow, run_ids)
+            return referenced_keys(scratch, storage)
+        finally:
+            scratch.close()
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def lock_path(storage: Storage) -> Path:
+    """Where gc processes of one datastore take turns: `<root>/gc.lock` (a local datastore only)."""
+    root = getattr(storage, "root", None)
+    if root is None:
+        raise ConfigError(f"artiflow gc supports local datastores only; the datastore at {storage.describe()} "
+                          f"is not one. Set ARTIFLOW_DATASTORE_ROOT to a local folder.")
+    return Path(root) / "gc.lock"
+
+
+@contextlib.contextmanager
+def exclusive(path: Path, on_wait: Callable[[str], None]) -> Iterator[None]:
+    """Hold an exclusive flock on `path`; if another gc holds it, call `on_wait(its pid)` once and wait."""
+    import fcntl
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a+") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            on_wait(_holder(path))
+            fcntl.flock(lock, fcntl.LOCK_EX)
+        lock.truncate(0)
+        lock.write(str(os.getpid()))
+        lock.flush()
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def _holder(path: Path) -> str:
+    """The pid the gc holding the lock wrote into it ('unknown' while it has not yet)."""
+    try:
+        return path.read_text().strip() or "unknown"
+    except OSError:
+        return "unknown"
