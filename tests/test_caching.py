@@ -422,3 +422,23 @@ def test_the_python_version_and_decorator_settings_are_part_of_the_static_key(af
         sys.path.remove(str(path.parent))
         sys.modules.pop("cache_flow_for_key", None)
         sys.modules.pop("helpers", None)
+
+
+def test_no_cache_runs_every_step_and_a_rerun_runs_the_code_unless_asked(af_home):
+    import subprocess
+    import sys
+
+    path = write(af_home / "proj")
+    ok(run_flow(path, "run"))
+    out = ok(run_flow(path, "run", "--no-cache"))
+    assert not any(cached(latest(), "work")) and "from cache" not in out.stdout
+
+    def rerun(*args: str) -> str:
+        done = subprocess.run([sys.executable, "-m", "artiflow", "rerun", *args], capture_output=True, text=True,
+                              cwd=af_home)
+        return ok(done).stdout
+
+    report = rerun("CacheFlow/1")
+    assert not any(cached(latest(), "work")) and "all 21 artifacts came out with the same keys" in report
+    rerun("--use-cache", "CacheFlow/1")
+    assert all(cached(latest(), "work"))

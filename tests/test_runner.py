@@ -62,6 +62,7 @@ def test_keywords_become_the_flow_command_line():
         "--flag", "--size", "[1, 2]", "--learning_rate", "3"]
     assert command_words("resume", {"step_to_rerun": "middle", "origin_run_id": 3}) == [
         "middle", "--origin-run-id", "3"]
+    assert command_words("run", {"cache": True}) == ["--cache"] and command_words("run", {"cache": False}) == []
 
 
 def test_the_flow_class_is_found_in_the_file(tmp_path):

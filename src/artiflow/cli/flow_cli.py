@@ -114,8 +114,9 @@ def _common_options() -> list[click.Option]:
                      help="Write the run id to this file as soon as it is known."),
         click.Option(["--with", "with_"], multiple=True, metavar="DECORATOR[:k=v,...]",
                      help="Apply a decorator to every step, e.g. --with retry or --with timeout:seconds=60."),
-        click.Option(["--cache"], is_flag=True, help="Cache every step: a task whose code, inputs and packages are "
-                     "unchanged reuses an earlier task's artifacts (a step with @cache(enabled=False) never is)."),
+        click.Option(["--cache/--no-cache"], default=None, help="--cache: cache every step (a task whose code, inputs "
+                     "and packages are unchanged reuses an earlier task's artifacts; a step with @cache(enabled=False) "
+                     "never is). --no-cache: run every step, @cache ones too. Default: only @cache steps are cached."),
     ]
 
 
@@ -147,12 +148,13 @@ def _resume_command() -> click.Command:
 
 
 def _options(ctx: click.Context, tag: tuple[str, ...], max_workers: int, max_num_splits: int,
-             with_: tuple[str, ...], cache: bool = False) -> RunOptions:
+             with_: tuple[str, ...], cache: bool | None = None) -> RunOptions:
     for t in tag:
         if not t.strip() or len(t) > 500:
             raise CommandError(f"Invalid --tag {t!r}: a tag is 1 to 500 characters, not only spaces.")
     return RunOptions(max_workers=max_workers, max_num_splits=max_num_splits, tags=list(tag),
-                      quiet=ctx.obj["quiet"], with_decorators=[parse_with(w) for w in with_], cache_all=cache)
+                      quiet=ctx.obj["quiet"], with_decorators=[parse_with(w) for w in with_], cache_all=cache is True,
+                      no_cache=cache is False)
 
 
 def _check_run_id_file(path: str | None) -> None:
@@ -197,7 +199,7 @@ def _run(ctx: click.Context, **values: Any) -> None:
 
 def _resume(ctx: click.Context, step: str | None, origin_run_id: str | None, tag: tuple[str, ...],
             max_workers: int, max_num_splits: int, run_id_file: str | None, with_: tuple[str, ...],
-            cache: bool) -> None:
+            cache: bool | None) -> None:
     from ..configs import FlowConfigError
     from ..runtime.launch import origin_configs, resume_run
 

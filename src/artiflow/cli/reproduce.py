@@ -295,8 +295,12 @@ def run_to_end(command: list[str], env: dict[str, str]) -> int:
         return process.wait()
 
 
-def rerun(pathspec: str, tokens: list[str], echo: Echo) -> int:
-    """Run the stored code of FLOW/RUN again with its parameters (overridden by `tokens`); the run's exit code."""
+def rerun(pathspec: str, tokens: list[str], echo: Echo, use_cache: bool = False) -> int:
+    """Run the stored code of FLOW/RUN again with its parameters (overridden by `tokens`); the run's exit code.
+
+    Every step runs (`--no-cache`): a step-cache hit would reproduce its keys by construction. With
+    `use_cache`, every step may come from the cache (`--cache`).
+    """
     from ..parameters import flow_parameters
 
     run = open_run(pathspec, "rerun", exact=True)
@@ -314,7 +318,8 @@ def rerun(pathspec: str, tokens: list[str], echo: Echo) -> int:
         id_file = Path(scratch) / "run_id"
         command = [sys.executable, "-m", "artiflow", str(flow_file), "run",
                    *[word for given in words.values() for word in given],
-                   "--tag", f"{RERUN_TAG}{run.pathspec}", "--run-id-file", str(id_file)]
+                   "--tag", f"{RERUN_TAG}{run.pathspec}", "--run-id-file", str(id_file),
+                   "--cache" if use_cache else "--no-cache"]  # the code really runs, unless asked
         echo(f"Rerunning {run.pathspec} from its stored code ({len(code.blobs)} files) in {os.getcwd()}.")
         sys.stdout.flush()
         returncode = run_to_end(command, child_env(ctx.config, configs_json))
@@ -364,15 +369,17 @@ def _note_inexact_parameters(ctx: Any, row: dict[str, Any], new_id: int, overrid
                help="Run a run's stored code again with the same parameters, configs and included files (override "
                     "any with --PARAM VALUE after FLOW/RUN), tagged rerun-of:FLOW/RUN, and say whether every "
                     "artifact came out with the same content key. Exit code: the new run's.")
+@click.option("--use-cache", is_flag=True, help="Let steps come from the step cache (by default every step runs, "
+              "so that the keys are computed anew). Give it before FLOW/RUN.")
 @click.argument("pathspec", metavar="FLOW/RUN")
 @click.argument("tokens", nargs=-1, type=click.UNPROCESSED, metavar="[--PARAM VALUE]...")
 @click.pass_context
 @friendly_errors
-def rerun_command(ctx: click.Context, pathspec: str, tokens: tuple[str, ...]) -> None:
+def rerun_command(ctx: click.Context, use_cache: bool, pathspec: str, tokens: tuple[str, ...]) -> None:
     if any(t in ("-h", "--help") for t in tokens):
         click.echo(ctx.get_help())
         return
-    sys.exit(rerun(pathspec, list(tokens), click.echo))
+    sys.exit(rerun(pathspec, list(tokens), click.echo, use_cache))
 
 
 def register(group: click.Group) -> None:

@@ -38,7 +38,8 @@ SETTING_PREFIXES = ("ARTIFLOW_", "METAFLOW_")
 # Options of `run`/`resume` given by their Python names; any other keyword is one of the flow's Parameters.
 COMMAND_OPTIONS = {
     "tags": "--tag", "tag": "--tag", "max_workers": "--max-workers", "max_num_splits": "--max-num-splits",
-    "decospecs": "--with", "with_": "--with", "with": "--with", "origin_run_id": "--origin-run-id",
+    "decospecs": "--with", "with_": "--with", "with": "--with", "origin_run_id": "--origin-run-id", "cache": "--cache",
+    "no_cache": "--no-cache",
 }
 RESUME_STEP_KEYWORDS = ("step_to_rerun", "step")
 

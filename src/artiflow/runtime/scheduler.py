@@ -49,6 +49,7 @@ class RunOptions:
     with_decorators: list[StepDecorator] = field(default_factory=list)
     origin_run_id: int | None = None
     cache_all: bool = False   # `run --cache`: every step is cached (but those with @cache(enabled=False))
+    no_cache: bool = False    # `run --no-cache`: no step is, @cache ones included
 
 
 PARALLEL_VAR = "_parallel_ubf_iter"  # the foreach frame of a num_parallel gang (its value: the node index)
@@ -139,7 +140,8 @@ class Scheduler:
 
     def _step_cache(self) -> Any:
         """The run's StepCache when any step is cached (caching is imported only then), else None."""
-        if not self.options.cache_all and not any("cache" in d for d in self.decorators.values()):
+        if self.options.no_cache or (not self.options.cache_all and
+                                     not any("cache" in d for d in self.decorators.values())):
             return None
         from ..caching.keys import StepCache
 
