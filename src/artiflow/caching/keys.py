@@ -127,13 +127,13 @@ class StepCache:
             if row["transition"] is None or (row["run_id"] == spec.run_id):
                 continue
             where = (row["flow"], row["run_id"], row["step"], row["task_id"])
-            artifacts = self.metadata.artifacts(*where)
+            artifacts, producers = self.metadata.artifacts_with_producers(*where)
             if not self._blobs_whole(row, artifacts) or not self._read_same_lists(spec, where):
                 continue
             row["logs"] = self.metadata.last_logs(*where)
             if not self._side_blobs_present(row, where):
                 continue
-            return Hit(row, artifacts, self.metadata.artifact_producers(*where))
+            return Hit(row, artifacts, producers)
         return None
 
     def _side_blobs_present(self, row: dict[str, Any], where: tuple) -> bool:

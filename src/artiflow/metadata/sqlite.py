@@ -512,6 +512,15 @@ class SQLiteMetadata:
                            "AND task_id = ? ORDER BY attempt DESC LIMIT 1", (flow, run_id, step, task_id))
         return (rows[0]["stdout_key"], rows[0]["stderr_key"]) if rows else (None, None)
 
+    def artifacts_with_producers(self, flow: str, run_id: int, step: str,
+                                 task_id: int) -> tuple[dict[str, ArtifactRef], dict[str, Producers]]:
+        """A task's artifacts and their producers, in one query (a cache hit needs both)."""
+        rows = self._query("SELECT name, key, serializer, type, size, producers FROM artifacts "
+                           "WHERE flow = ? AND run_id = ? AND step = ? AND task_id = ? ORDER BY name",
+                           (flow, run_id, step, task_id))
+        return ({r["name"]: ArtifactRef(r["key"], r["serializer"], r["type"], r["size"]) for r in rows},
+                {r["name"]: tuple(json.loads(r["producers"] or "[]")) for r in rows})
+
     def artifact_producers(self, flow: str, run_id: int, step: str, task_id: int) -> dict[str, Producers]:
         """Which tasks first produced each artifact's value of a task (empty for a parameter)."""
         rows = self._query("SELECT name, producers FROM artifacts WHERE flow = ? AND run_id = ? AND step = ? "
