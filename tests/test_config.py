@@ -59,7 +59,7 @@ def test_datastore_root_option(af_home):
 
 @pytest.mark.parametrize("env, message", [
     ({"METAFLOW_DATASTORE": "s3"}, "METAFLOW_DATATOOLS_S3ROOT"),
-    ({"METAFLOW_DATASTORE": "s3", "METAFLOW_DATATOOLS_S3ROOT": "s3://bucket/mf"}, "S3, which this version"),
+    ({"ARTIFLOW_DATASTORE_ROOT": "gs://bucket/af"}, "uses the scheme 'gs://', which no installed storage backend"),
     ({"METAFLOW_DATASTORE": "azure"}, "not a datastore artiflow knows"),
     ({"ARTIFLOW_METADATA_URL": "postgresql://db/af"}, "is not supported"),
 ])

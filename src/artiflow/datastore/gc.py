@@ -202,6 +202,7 @@ def collect(metadata: Any, storage: Storage, flows: Iterable[str], policy: Polic
     In a dry run nothing changes: the references are read from a scratch copy of the metadata without
     the dropped runs, and the blobs and temp files that would go are only counted.
     """
+    require_gc_support(storage)
     started = time.time()
     restored = 0 if dry_run else storage.restore_trash()
     plan = make_plan(metadata, list(flows), policy, started)
@@ -276,8 +277,26 @@ def _references_without(metadata: Any, storage: Storage, plan: Plan) -> tuple[se
         shutil.rmtree(folder, ignore_errors=True)
 
 
+def require_gc_support(storage: Storage) -> None:
+    """Refuse a datastore whose backend cannot keep gc's contract (mark blobs used on `exists`/`get`), e.g. S3."""
+    if getattr(storage, "supports_gc", False):
+        return
+    where = storage.describe()
+    if where.startswith("s3://"):
+        raise ConfigError(
+            f"artiflow gc supports local datastores in this version: the datastore at {where} is on S3, whose "
+            f"objects have no last-use time artiflow can update cheaply, so gc could not tell a blob a running "
+            f"task just reused from garbage. Use an S3 lifecycle rule instead: abort incomplete multipart uploads "
+            f"and expire {where}/quarantine/ after a few days; expire {where}/blobs/ by age only if losing the "
+            f"artifacts of runs older than that is acceptable (blobs are shared between runs).")
+    raise ConfigError(f"artiflow gc supports local datastores in this version: the storage backend of the "
+                      f"datastore at {where} does not support gc (its `supports_gc` is not true). Clean it with "
+                      f"the tools of that store, or set ARTIFLOW_DATASTORE_ROOT to a local folder.")
+
+
 def lock_path(storage: Storage) -> Path:
     """Where gc processes of one datastore take turns: `<root>/gc.lock` (a local datastore only)."""
+    require_gc_support(storage)
     root = getattr(storage, "root", None)
     if root is None:
         raise ConfigError(f"artiflow gc supports local datastores only; the datastore at {storage.describe()} "

@@ -8,7 +8,7 @@ import os
 import re
 import time
 from pathlib import Path
-from typing import BinaryIO, Callable, Iterable, Iterator, NamedTuple, Protocol
+from typing import TYPE_CHECKING, BinaryIO, Callable, Iterable, Iterator, NamedTuple, Protocol
 
 from ..exceptions import ConfigError
 from .chunks import stored_size
@@ -16,9 +16,13 @@ from .directio import policy_from_env, write_blob
 from .files import ensure_dir, fsync_all, fsync_dir, open_temp, pid_alive, stale_temp_files, sweep_once
 from .mapping import map_private
 
+if TYPE_CHECKING:
+    from ..config import Config
+
 # Blobs at least this big are memory-mapped on read (no copy, no descriptor kept); smaller ones are
 # read into a bytearray, which is cheaper for tiny files.
 MMAP_MIN_BYTES = 1 << 20
+URL_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")  # a root starting so names a backend, not a folder
 KEY_PATTERN = re.compile(r"[0-9a-f]{32}")  # an xxh3-128 hex digest: the only names gc considers blobs
 # a blob used (read, deduped, written) this recently is not touched again: its mtime already keeps it from
 # gc, whose margin (gc.MARGIN_SECONDS) is larger than this
@@ -55,7 +59,10 @@ class Storage(Protocol):
     # -- garbage collection: datastore/gc.py decides what goes, these only move bytes safely. The contract
     # that makes gc safe beside writers and readers: `exists` and `get` mark a blob they find as used
     # (LocalStorage: its mtime, at most RECENT_USE_SECONDS old), and see a blob that `remove_if_unused`
-    # has taken (or is taking) as absent.
+    # has taken (or is taking) as absent. A backend that cannot keep it sets `supports_gc = False` (or
+    # leaves it out) and may leave out the methods below but `iter_blobs`; gc then refuses it.
+    supports_gc: bool
+
     def iter_blobs(self) -> Iterator[BlobInfo]: ...
 
     def remove_if_unused(self, key: str, cutoff: float) -> int | None: ...
@@ -72,6 +79,8 @@ class LocalStorage:
     Blobs found corrupt are moved to `<root>/quarantine/`, never deleted. A blob's mtime is its last use:
     `exists` and `get` touch what they find, which is what lets gc (`remove_if_unused`) run beside them.
     """
+
+    supports_gc = True
 
     def __init__(self, root: str | os.PathLike) -> None:
         self.root = Path(root)
@@ -390,11 +399,24 @@ def _read_all(f: BinaryIO, size: int) -> memoryview:
     return view[:done]
 
 
-def open_storage(root: str) -> Storage:
-    """The backend for a datastore root: a local path (S3 comes in a later release)."""
-    if root.startswith("s3://"):
-        raise ConfigError(
-            f"The datastore root {root} is on S3, which this version of artiflow does not support yet. "
-            f"Use a local folder: unset ARTIFLOW_DATASTORE_ROOT (and METAFLOW_DATASTORE), or set it to a path."
-        )
-    return LocalStorage(root)
+def open_storage(root: str, config: Config | None = None) -> Storage:
+    """The backend for a datastore root: a folder path or `file://` URL is local; `s3://` and any other scheme go
+    through the storage registry (built-in S3, or a package's entry point), given `config` (default: the env's)."""
+    if root.startswith("file://"):
+        return LocalStorage(local_path_of(root))
+    if not URL_SCHEME.match(root):
+        return LocalStorage(root)
+    from .registry import open_registered
+
+    return open_registered(root, config)
+
+
+def local_path_of(url: str) -> str:
+    """The folder a `file://` root names (`file:///data/af` -> `/data/af`); only local hosts are accepted."""
+    from urllib.parse import unquote, urlsplit
+
+    parts = urlsplit(url)
+    if parts.netloc not in ("", "localhost"):
+        raise ConfigError(f"The datastore root {url} names the host '{parts.netloc}'; a file:// root must be on this "
+                          f"machine: file:///absolute/path (three slashes), or just the path.")
+    return unquote(parts.path)

@@ -5,13 +5,16 @@ from __future__ import annotations
 import contextlib
 import errno
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..exceptions import ArtifactError, SerializationError
 from .chunks import reported_size, stored_size
 from .keys import content_key, key_matches
 from .serializers import serializer_for, serializer_named
 from .storage import Storage, open_storage
+
+if TYPE_CHECKING:
+    from ..config import Config
 
 
 @dataclass(frozen=True)
@@ -172,6 +175,7 @@ def _write_failure(what: str, size: int, where: str, exc: OSError) -> str:
             f"Check that the folder is writable, then resume the run (python FLOW.py resume).")
 
 
-def open_store(datastore_root: str) -> ContentStore:
-    """The content store for a datastore root (a local folder)."""
-    return ContentStore(open_storage(datastore_root))
+def open_store(datastore_root: str, config: Config | None = None) -> ContentStore:
+    """The content store for a datastore root: a local folder, `s3://bucket/prefix`, or a plug-in's URL
+    (`config` gives backends their settings, e.g. the S3 endpoint; default: this process's environment)."""
+    return ContentStore(open_storage(datastore_root, config))
