@@ -28,6 +28,5 @@ def note_client_read(task: Any, name: str, key: str) -> None:
     """A client read of artifact `name` of `task` (a client Task) inside a step: recorded with its producers."""
     if _recording is None:
         return
-    producers = task._ctx.meta.artifact_producers(task.flow_name, task.run_id, task.step_name,
-                                                   task._row["task_id"]).get(name, ())
+    producers = task._artifact_producers().get(name, ())  # the client Task queries them once
     _recording.append(Read(name, key, producers or (task.pathspec,), CLIENT, f"{task.pathspec}/{name}"))

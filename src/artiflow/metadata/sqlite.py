@@ -145,6 +145,15 @@ def first_source(row: dict[str, Any]) -> str:
     return row.get("cached_from") or row.get("origin") or f"{row['flow']}/{row['run_id']}/{row['step']}/{row['task_id']}"
 
 
+def _decode_tasks(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Task rows with their JSON columns (foreach stack, parents, transition) read back."""
+    for row in rows:
+        row["foreach_stack"] = json.loads(row["foreach_stack"] or "[]")
+        row["parents"] = json.loads(row["parents"] or "[]")
+        row["transition"] = json.loads(row["transition"]) if row["transition"] else None
+    return rows
+
+
 def _rows(cursor: sqlite3.Cursor) -> list[dict[str, Any]]:
     names = [d[0] for d in cursor.description]
     return [dict(zip(names, row)) for row in cursor.fetchall()]
@@ -449,11 +458,7 @@ class SQLiteMetadata:
             sql += " AND step = ?"
             args += (step,)
         rows = self._query(sql + " ORDER BY created_at, task_id", args)
-        for row in rows:
-            row["foreach_stack"] = json.loads(row["foreach_stack"] or "[]")
-            row["parents"] = json.loads(row["parents"] or "[]")
-            row["transition"] = json.loads(row["transition"]) if row["transition"] else None
-        return rows
+        return _decode_tasks(rows)
 
     def task(self, flow: str, run_id: int, step: str, task_id: int) -> dict[str, Any] | None:
         rows = [t for t in self.tasks(flow, run_id, step) if t["task_id"] == task_id]
@@ -500,11 +505,7 @@ class SQLiteMetadata:
         rows = self._query(f"SELECT {TASK_COLUMNS} FROM tasks INDEXED BY tasks_by_cache_key "
                            f"WHERE flow = ? AND step = ? AND cache_key = ? "
                            f"AND status = 'succeeded' ORDER BY run_id DESC, task_id DESC", (flow, step, cache_key))
-        for row in rows:
-            row["foreach_stack"] = json.loads(row["foreach_stack"] or "[]")
-            row["parents"] = json.loads(row["parents"] or "[]")
-            row["transition"] = json.loads(row["transition"]) if row["transition"] else None
-        return rows
+        return _decode_tasks(rows)
 
     def last_logs(self, flow: str, run_id: int, step: str, task_id: int) -> tuple[str | None, str | None]:
         """The stdout and stderr keys of a task's last attempt."""
