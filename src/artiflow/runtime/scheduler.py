@@ -567,20 +567,20 @@ class Scheduler:
 
     def _reuse_cached(self, spec: TaskSpec, hit: Any) -> None:
         """A step-cache hit: the earlier task's artifacts become this task's, by reference; go on from it."""
-        self.metadata.clone_task(self.flow_name, self.run_id, spec.step, spec.task_id,
-                                 [f.describe() for f in spec.frames], _parents(spec), hit.source, hit.artifacts,
-                                 hit.producers, cached=True)
         self.cached_count += 1
-        if not self.options.quiet:
-            self.console.task_line(spec, "stdout", f"cached: reused {hit.pathspec}")
-        self._advance(spec, TaskResult.reused(hit.artifacts, hit.source["transition"], hit.producers))
+        self._clone(spec, hit.source, hit.artifacts, hit.producers, f"cached: reused {hit.pathspec}", cached=True)
 
     def _reuse(self, spec: TaskSpec, origin: dict[str, Any], artifacts: dict[str, ArtifactRef]) -> None:
         """Record a task of the origin run as this run's, by reference, and go on from it."""
-        producers = origin.get("producers", {})
-        self.metadata.clone_task(self.flow_name, self.run_id, spec.step, spec.task_id,
-                                 [f.describe() for f in spec.frames], _parents(spec), origin, artifacts, producers)
         self.reused_count += 1
+        self._clone(spec, origin, artifacts, origin.get("producers", {}), f"Reused from {origin_pathspec(origin)}.")
+
+    def _clone(self, spec: TaskSpec, source: dict[str, Any], artifacts: dict[str, ArtifactRef],
+               producers: dict[str, Any], line: str, cached: bool = False) -> None:
+        """Record `source` (a task row) as this task, with its artifacts by reference; say so; follow the graph."""
+        self.metadata.clone_task(self.flow_name, self.run_id, spec.step, spec.task_id,
+                                 [f.describe() for f in spec.frames], _parents(spec), source, artifacts, producers,
+                                 cached=cached)
         if not self.options.quiet:
-            self.console.task_line(spec, "stdout", f"Reused from {origin_pathspec(origin)}.")
-        self._advance(spec, TaskResult.reused(artifacts, origin["transition"], producers))
+            self.console.task_line(spec, "stdout", line)
+        self._advance(spec, TaskResult.reused(artifacts, source["transition"], producers))
