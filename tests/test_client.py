@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -18,6 +19,8 @@ from artiflow.config import load_config
 from artiflow.datastore import open_store
 from artiflow.exceptions import ArtiflowException, NamespaceMismatch, NotFound
 from artiflow.metadata import open_metadata
+
+pytestmark = pytest.mark.both_backends  # once on SQLite, once on PostgreSQL (conftest.py)
 
 ENV_VARS = ["ARTIFLOW_DATASTORE_ROOT", "ARTIFLOW_METADATA_URL", "METAFLOW_DATASTORE", "METAFLOW_DATATOOLS_S3ROOT",
             "METAFLOW_USER"]
@@ -51,12 +54,15 @@ class Store:
 
 
 @pytest.fixture
-def store(tmp_path, monkeypatch) -> Store:
-    """An empty ARTIFLOW_ROOT for user alice, with fresh client caches and the default namespace."""
+def store(tmp_path, monkeypatch, metadata_backend) -> Store:
+    """An empty ARTIFLOW_ROOT for user alice, with fresh client caches and the default namespace (and its
+    metadata on SQLite, or on a fresh PostgreSQL database: the module runs on both)."""
     monkeypatch.setenv("ARTIFLOW_ROOT", str(tmp_path / ".artiflow"))
     monkeypatch.setenv("ARTIFLOW_USER", "alice")
     for var in ENV_VARS:
         monkeypatch.delenv(var, raising=False)
+    if metadata_backend is not None:
+        monkeypatch.setenv("ARTIFLOW_METADATA_URL", metadata_backend)
     monkeypatch.setattr(client_context, "_namespace", client_context._UNSET)
     client_context.clear_cache()
     config = load_config()
@@ -170,7 +176,7 @@ def test_missing_flow_lists_the_flows(hello):
 
 
 def test_nothing_recorded_says_where_it_looked_and_creates_nothing(store):
-    with pytest.raises(NotFound, match="no runs are recorded in .*metadata.db"):
+    with pytest.raises(NotFound, match=f"no runs are recorded in {re.escape(store.meta.describe())}"):
         Flow("HelloFlow")
     assert not (store.root / "metadata.db").exists()
     assert Metaflow().flows == []

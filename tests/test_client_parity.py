@@ -12,6 +12,8 @@ from artiflow.exceptions import NamespaceMismatch, NotFound
 from conftest import FLOWS, ok, run_flow
 from test_client import hello, store  # noqa: F401  (fixtures)
 
+pytestmark = pytest.mark.both_backends  # once on SQLite, once on PostgreSQL (conftest.py)
+
 Entry = namedtuple("Entry", "field value type tags")
 
 

@@ -250,10 +250,12 @@ class Recorded:
     """A metadata store's blob references, as `blob_references` gives them."""
 
     def __init__(self, **kinds: set) -> None:
-        self.kinds = {k: set() for k in ("artifact", "log", "param", "code", "environment", "card")} | kinds
+        from artiflow.metadata.records import BlobReferences
 
-    def blob_references(self) -> dict[str, set[str]]:
-        return self.kinds
+        self.refs = BlobReferences(**kinds)
+
+    def blob_references(self, without: dict | None = None):
+        return self.refs
 
 
 def test_references_cover_every_log_part_card_blobs_and_the_files_of_code_snapshots(tmp_path):
@@ -381,12 +383,19 @@ def test_a_run_in_progress_that_dedupes_against_a_dropped_runs_blob_loses_nothin
         assert f"Artifact 'unique' in GcFlow/3/end/2: blob {target} is missing from the datastore" in stderr
 
 
+def run_record(run_id: int, status: str, lost: bool, created_at: float, heartbeat_at: float):
+    from artiflow.metadata.records import RunRecord
+
+    return RunRecord("F", run_id, "tester", status, created_at, None, heartbeat_at, {}, None, {}, None, None, None,
+                     lost=lost)
+
+
 def test_the_cutoff_is_before_the_oldest_run_that_may_still_write():
     now = 1_000_000.0
-    running = {"status": "running", "lost": False, "created_at": now - 500, "heartbeat_at": now}
-    silent = {"status": "failed", "lost": True, "created_at": now - 900, "heartbeat_at": now - 3600}
-    dead = {"status": "failed", "lost": True, "created_at": now - 5 * DAY, "heartbeat_at": now - 4 * DAY}
-    finished = {"status": "succeeded", "lost": False, "created_at": now - 9 * DAY, "heartbeat_at": now - 9 * DAY}
+    running = run_record(1, "running", False, now - 500, now)
+    silent = run_record(2, "failed", True, now - 900, now - 3600)
+    dead = run_record(3, "failed", True, now - 5 * DAY, now - 4 * DAY)
+    finished = run_record(4, "succeeded", False, now - 9 * DAY, now - 9 * DAY)
     writers = [("F", run) for run in (running, silent, dead, finished) if gc.may_still_write(run, now)]
     assert writers == [("F", running), ("F", silent)]  # a runner silent for an hour may be suspended
     assert gc.blob_cutoff(now, writers, margin=60) == now - 960

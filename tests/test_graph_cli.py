@@ -8,6 +8,8 @@ import pytest
 
 from conftest import ok, run_flow
 
+pytestmark = pytest.mark.both_backends  # once on SQLite, once on PostgreSQL (conftest.py)
+
 HEADER = "from artiflow import FlowSpec, step\n\n\nclass BadFlow(FlowSpec):\n"
 
 BAD_FLOWS = {

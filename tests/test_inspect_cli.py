@@ -14,6 +14,8 @@ from artiflow.client import InvalidPathspec, get_namespace
 from artiflow.exceptions import NotFound
 from test_client import hello, store  # noqa: F401  (fixtures)
 
+pytestmark = pytest.mark.both_backends  # once on SQLite, once on PostgreSQL (conftest.py)
+
 
 @pytest.fixture
 def cli() -> click.Group:

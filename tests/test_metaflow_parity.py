@@ -113,7 +113,7 @@ if __name__ == "__main__":
 def test_a_metaflow_name_artiflow_lacks_is_one_clear_message(af_home, tmp_path):
     import pytest
 
-    for name, words in (("conda", "Conda environment"), ("kubernetes", "Kubernetes"), ("pypi_base", "PyPI")):
+    for name, words in (("conda", "Conda environment"), ("slurm", "Slurm"), ("pypi_base", "PyPI")):
         path = tmp_path / f"uses_{name}.py"
         path.write_text(UNSUPPORTED_FLOW.format(name=name))
         result = run_flow(path, "run", launcher=True)

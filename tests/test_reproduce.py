@@ -159,11 +159,11 @@ def test_unchanged_files_share_blobs_and_the_manifest_format(project):
     (project / "proj" / "lib" / "maths.py").write_text(MATHS + "# changed\n")
     ok(flow(project, "run"))
     store = get_context().store
-    first, second = (json.loads(bytes(store.get_bytes(Flow("ReproFlow")[i]._row["code_key"]))) for i in ("1", "2"))
+    first, second = (json.loads(bytes(store.get_bytes(Flow("ReproFlow")[i]._row.code_key))) for i in ("1", "2"))
     assert first["format"] == 1 and first["flow_file"] == "flow.py"
     assert first["files"]["flow.py"] == second["files"]["flow.py"]
     assert first["files"]["lib/maths.py"] != second["files"]["lib/maths.py"]
-    assert Flow("ReproFlow")["1"]._row["environment_key"] == Flow("ReproFlow")["2"]._row["environment_key"]
+    assert Flow("ReproFlow")["1"]._row.environment_key == Flow("ReproFlow")["2"]._row.environment_key
 
 
 def test_only_the_projects_own_modules_are_snapshot(tmp_path):
@@ -261,7 +261,7 @@ def test_rerun_runs_the_stored_code_and_reproduces_every_key(project):
     rerun = Flow("ReproFlow")["2"]
     assert "rerun-of:ReproFlow/1" in rerun.user_tags and rerun.successful
     assert keys_of(rerun) == keys_of(Flow("ReproFlow")["1"])
-    assert rerun._row["code_key"] == Flow("ReproFlow")["1"]._row["code_key"]
+    assert rerun._row.code_key == Flow("ReproFlow")["1"]._row.code_key
 
     changed = ok(af(project, "rerun", "ReproFlow/1", "--alpha", "2")).stdout
     assert "Rerun ReproFlow/3 of ReproFlow/1 (with --alpha given anew): 11 of" in changed

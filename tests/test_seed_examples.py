@@ -56,9 +56,9 @@ def test_metaflow_style_python_m_artiflow_and_top_level_options(af_home):
 
 
 def test_unsupported_datastore_is_a_clear_error(af_home):
-    result = run_flow("seed_hello_flow.py", "--datastore=s3", "run", launcher=True)
+    result = run_flow("seed_hello_flow.py", "--datastore=gcs", "run", launcher=True)
     assert result.returncode == 1
-    assert "--datastore=s3 is not supported" in result.stderr
+    assert "--datastore=gcs is not supported by this version of artiflow; supported: local, s3" in result.stderr
     assert "Traceback" not in result.stderr
 
 

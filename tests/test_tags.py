@@ -9,6 +9,8 @@ from artiflow.exceptions import NotFound, TaggingError
 from conftest import ok, run_flow
 from test_client import hello, store  # noqa: F401  (fixtures)
 
+pytestmark = pytest.mark.both_backends  # once on SQLite, once on PostgreSQL (conftest.py)
+
 
 # -- tags set from inside running steps, read back ----------------------------------------------------
 def test_steps_tag_their_own_run_while_it_runs(af_home):

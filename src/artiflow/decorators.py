@@ -1,4 +1,4 @@
-"""Step decorators: @retry, @catch, @timeout, @resources, @environment, @cache.
+"""Step decorators: @retry, @catch, @timeout, @resources, @environment, @cache, @batch, @kubernetes.
 
 They only describe a step; the scheduler reads them and decides (retry an attempt, go on after a
 caught failure, stop a task over its time). Each can be stacked in any order, above or below
@@ -111,11 +111,93 @@ class TimeoutDecorator(StepDecorator):
         return float(a["seconds"]) + 60.0 * float(a["minutes"]) + 3600.0 * float(a["hours"])
 
 
-class ResourcesDecorator(StepDecorator):
-    """What a step needs on a cluster (cpu, memory in MB, gpu); recorded, not enforced locally."""
+RESOURCE_KEYS = ("cpu", "memory", "gpu")  # what a cluster can reserve for a step (memory in MB)
+
+
+class ClusterResources(StepDecorator):
+    """A decorator that says what a step needs on a cluster: only the cpu, memory and gpu written count.
+
+    An unwritten value is not asked for (a cluster whose workers offer less memory than Metaflow's
+    default of 4096 MB still runs a step that only says cpu=2). Locally nothing is reserved.
+    """
+
+    def __init__(self, **attributes: Any) -> None:
+        super().__init__(**attributes)
+        self.__dict__["given"] = frozenset(k for k in attributes if k in RESOURCE_KEYS)
+
+    def validate(self) -> None:
+        for key in RESOURCE_KEYS:
+            value = self.attributes[key]
+            if value is None:
+                continue
+            try:
+                number = float(value)
+            except (TypeError, ValueError):
+                number = -1.0
+            if isinstance(value, bool) or number < 0:
+                raise DecoratorError(f"@{self.name}({key}=...) must be a number of 0 or more, not {value!r}.")
+
+    def requested(self) -> dict[str, float]:
+        """The resources written on the step: {"cpu": n, "memory": MB, "gpu": n} (unwritten or None ones left out)."""
+        given = self.__dict__.get("given", frozenset())
+        return {key: float(self.attributes[key]) for key in RESOURCE_KEYS
+                if key in given and self.attributes[key] is not None}
+
+
+class ResourcesDecorator(ClusterResources):
+    """What a step needs on a cluster (cpu, memory in MB, gpu): reserved on a Dask worker, not enforced locally."""
 
     name = "resources"
     defaults = {"cpu": 1, "memory": 4096, "gpu": None, "disk": None, "shared_memory": None}
+
+
+class BatchDecorator(ClusterResources):
+    """Run the step on the Dask cluster (--dask-scheduler / ARTIFLOW_DASK_SCHEDULER) with these resources.
+
+    Metaflow's @batch runs a step on AWS Batch; artiflow runs it on a Dask worker instead, reserving
+    cpu, memory (MB) and gpu there as @resources does. Every other argument (image, queue, IAM roles,
+    volumes, tmpfs, swap, tags, ...) is accepted so that Metaflow flows run unchanged, and ignored: they
+    configure AWS Batch containers, and a Dask worker runs the step in the environment it was started in.
+    """
+
+    name = "batch"
+    defaults = {"cpu": 1, "memory": 4096, "gpu": None, "image": None, "queue": None, "iam_role": None,
+                "execution_role": None, "shared_memory": None, "max_swap": None, "swappiness": None,
+                "aws_batch_tags": None, "use_tmpfs": False, "tmpfs_tempdir": True, "tmpfs_size": None,
+                "tmpfs_path": None, "inferentia": None, "trainium": None, "efa": None, "ephemeral_storage": None,
+                "log_driver": None, "log_options": None, "host_volumes": None, "efs_volumes": None,
+                "privileged": None, "offload_command_to_s3": False}
+
+
+class KubernetesDecorator(ClusterResources):
+    """Run the step on the Dask cluster (--dask-scheduler / ARTIFLOW_DASK_SCHEDULER) with these resources.
+
+    Metaflow's @kubernetes runs a step in a Kubernetes pod; artiflow runs it on a Dask worker instead,
+    reserving cpu, memory (MB) and gpu there as @resources does. The pod settings (image, namespace,
+    service account, secrets, node selector, tolerations, volumes, labels, ...) are accepted so that
+    Metaflow flows run unchanged, and ignored: a Dask worker runs the step in the environment it was started in.
+    """
+
+    name = "kubernetes"
+    defaults = {"cpu": 1, "memory": 4096, "disk": None, "gpu": None, "gpu_vendor": None, "image": None,
+                "image_pull_policy": None, "image_pull_secrets": None, "service_account": None, "secrets": None,
+                "node_selector": None, "namespace": None, "tolerations": None, "labels": None, "annotations": None,
+                "use_tmpfs": False, "tmpfs_tempdir": True, "tmpfs_size": None, "tmpfs_path": None,
+                "persistent_volume_claims": None, "shared_memory": None, "port": None, "compute_pool": None,
+                "hostname_resolution_timeout": None, "qos": None, "security_context": None}
+
+
+REMOTE_DECORATORS = (BatchDecorator.name, KubernetesDecorator.name)  # a step with one of them runs on the cluster
+
+
+def cluster_resources(decorators: dict[str, StepDecorator]) -> dict[str, float]:
+    """What a step asks of a cluster: for each of cpu, memory, gpu the largest of its decorators' written values."""
+    asked: dict[str, float] = {}
+    for deco in decorators.values():
+        if isinstance(deco, ClusterResources):
+            for key, value in deco.requested().items():
+                asked[key] = max(asked.get(key, 0.0), value)
+    return asked
 
 
 class EnvironmentDecorator(StepDecorator):
@@ -162,7 +244,8 @@ class UnboundedTestForeachDecorator(StepDecorator):
 
 DECORATORS: dict[str, type[StepDecorator]] = {
     cls.name: cls for cls in (RetryDecorator, CatchDecorator, TimeoutDecorator, ResourcesDecorator, EnvironmentDecorator,
-                              ParallelDecorator, UnboundedTestForeachDecorator, CacheDecorator)
+                              ParallelDecorator, UnboundedTestForeachDecorator, CacheDecorator, BatchDecorator,
+                              KubernetesDecorator)
 }
 
 
@@ -258,6 +341,8 @@ retry = _make(RetryDecorator)
 catch = _make(CatchDecorator)
 timeout = _make(TimeoutDecorator)
 resources = _make(ResourcesDecorator)
+batch = _make(BatchDecorator)
+kubernetes = _make(KubernetesDecorator)
 environment = _make(EnvironmentDecorator)
 cache = _make(CacheDecorator)
 

@@ -255,6 +255,7 @@ PARAMETER_NAME = r"^[A-Za-z][A-Za-z0-9_-]*$"
 RESERVED_PARAMETER_NAMES = frozenset({
     "params", "with", "tag", "namespace", "obj", "tags", "decospecs", "run-id-file", "max-num-splits",
     "max-workers", "max-log-size", "user-namespace", "run-id", "task-id", "runner-attribute-file", "cache",
+    "executor", "dask-scheduler", "dask_scheduler",
 })
 SEPARATOR_TYPES = (str, int, float)
 

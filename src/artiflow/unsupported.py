@@ -13,7 +13,8 @@ import sys
 from .exceptions import ArtiflowException
 
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
-_RUN_LOCALLY = "remove it to run the step locally (artiflow runs every step on this machine for now)"
+_ON_DASK = ("remove it to run the step locally, or mark the step @batch or @kubernetes, which artiflow runs on a "
+            "Dask cluster (--dask-scheduler tcp://HOST:PORT)")
 
 # name -> (what it is in Metaflow, what to do instead)
 UNSUPPORTED: dict[str, tuple[str, str]] = {
@@ -26,9 +27,7 @@ UNSUPPORTED: dict[str, tuple[str, str]] = {
              "remove it and pip install the packages in the environment you run the flow from"),
     "pypi_base": ("the flow decorator that installs PyPI packages for every step",
                   "remove it and pip install the packages in the environment you run the flow from"),
-    "batch": ("the step decorator that runs a step on AWS Batch", _RUN_LOCALLY),
-    "kubernetes": ("the step decorator that runs a step on Kubernetes", _RUN_LOCALLY),
-    "slurm": ("the step decorator that runs a step on Slurm", _RUN_LOCALLY),
+    "slurm": ("the step decorator that runs a step on Slurm", _ON_DASK),
     "airflow_external_task_sensor": ("an Airflow sensor for deployed flows", "remove it: local runs start when you run them"),
     "airflow_s3_key_sensor": ("an Airflow sensor for deployed flows", "remove it: local runs start when you run them"),
     "checkpoint": ("an extension decorator that checkpoints a step's files", "save what you need as artifacts (self.x = ...)"),

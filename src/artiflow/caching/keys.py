@@ -18,13 +18,13 @@ import xxhash
 
 from ..datastore import ArtifactRef, ContentStore
 from ..lineage.records import ARTIFACT, Producers
-from ..metadata.sqlite import first_source
 from ..runtime.output import log_blob_keys
 from .fingerprint import code_fingerprint, flow_package_versions
 
 if TYPE_CHECKING:
     from ..decorators import StepDecorator
-    from ..metadata import SQLiteMetadata
+    from ..metadata import MetadataStore
+    from ..metadata.records import TaskRecord
     from ..runtime.spec import TaskSpec
 
 KEY_FORMAT = 1  # part of every key: a change to what keys cover invalidates the older ones
@@ -33,16 +33,16 @@ CANDIDATES_CHECKED = 3  # a key's newest tasks tried before giving up (their blo
 
 @dataclass(frozen=True)
 class Hit:
-    """An earlier task a key found, checked: its row (with `logs`), artifacts and their producers."""
+    """An earlier task a key found, checked: its record, artifacts and their producers."""
 
-    source: dict[str, Any]
+    source: TaskRecord
     artifacts: dict[str, ArtifactRef]
     producers: dict[str, Producers]
 
     @property
     def pathspec(self) -> str:
         """The task that ran the code (the first one, when the source was itself a cache hit)."""
-        return first_source(self.source)
+        return self.source.first_source
 
 
 def _digest(parts: Any) -> str:
@@ -53,7 +53,7 @@ class StepCache:
     """Which steps of a run are cached, each task's key, and the lookup of an earlier task to reuse."""
 
     def __init__(self, flow_cls: type, graph: Any, decorators: dict[str, list[StepDecorator]], cache_all: bool,
-                 metadata: SQLiteMetadata, store: ContentStore, warn: Callable[[str], None]) -> None:
+                 metadata: MetadataStore, store: ContentStore, warn: Callable[[str], None]) -> None:
         self.flow_cls = flow_cls
         self.flow_name = graph.name
         self.decorators = decorators
@@ -124,39 +124,38 @@ class StepCache:
     def lookup(self, spec: TaskSpec, key: str) -> Hit | None:
         """The newest earlier task with this key whose artifacts are all present and whole, or None."""
         for row in self.metadata.cache_candidates(self.flow_name, spec.step, key)[:CANDIDATES_CHECKED]:
-            if row["transition"] is None or (row["run_id"] == spec.run_id):
+            if row.transition is None or row.run_id == spec.run_id:
                 continue
-            where = (row["flow"], row["run_id"], row["step"], row["task_id"])
+            where = (row.flow, row.run_id, row.step, row.task_id)
             artifacts, producers = self.metadata.artifacts_with_producers(*where)
             if not self._blobs_whole(row, artifacts) or not self._read_same_lists(spec, where):
                 continue
-            row["logs"] = self.metadata.last_logs(*where)
             if not self._side_blobs_present(row, where):
                 continue
             return Hit(row, artifacts, producers)
         return None
 
-    def _side_blobs_present(self, row: dict[str, Any], where: tuple) -> bool:
+    def _side_blobs_present(self, row: TaskRecord, where: tuple) -> bool:
         """The candidate's logs and cards are still stored (and marked as used, so gc keeps them for this run)."""
-        keys = [k for raw in row["logs"] for k in log_blob_keys(raw)]
+        keys = [k for raw in self.metadata.last_logs(*where) for k in log_blob_keys(raw)]
         for entry in self.metadata.task_metadata(*where):
-            if entry["field"] == "card" and entry["value"]:
-                card = json.loads(entry["value"])
+            if entry.field == "card" and entry.value:
+                card = json.loads(entry.value)
                 keys += [card[name] for name in ("key", "data_key") if card.get(name)]
         missing = [k for k in keys if k not in self._verified and not self.store.storage.exists(k)]
         if missing:
-            self.warn(f"cache: {first_source(row)} has the same key, but its stored output or card (blob "
+            self.warn(f"cache: {row.first_source} has the same key, but its stored output or card (blob "
                       f"{missing[0]}) is missing from the datastore; the step runs again.")
         return not missing
 
-    def _blobs_whole(self, row: dict[str, Any], artifacts: dict[str, ArtifactRef]) -> bool:
+    def _blobs_whole(self, row: TaskRecord, artifacts: dict[str, ArtifactRef]) -> bool:
         """Every blob of the candidate is present and matches its key; a warning names the first that is not."""
         for name, ref in artifacts.items():
             if ref.key in self._verified:
                 continue
             state = self.store.check(ref.key)
             if state != "ok":
-                self.warn(f"cache: {first_source(row)} has the same key, but its artifact '{name}' (blob {ref.key}) "
+                self.warn(f"cache: {row.first_source} has the same key, but its artifact '{name}' (blob {ref.key}) "
                           f"is {state} in the datastore; the step runs again.")
                 return False
             self._verified.add(ref.key)

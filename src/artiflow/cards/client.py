@@ -133,16 +133,16 @@ def _task_of(task_or_pathspec: Any) -> Any:
 def card_records(task: Any) -> list[dict[str, Any]]:
     """The card records of a task, in order, from its metadata (the latest attempt that has any)."""
     rows = task._ctx.meta.task_metadata(task.flow_name, task.run_id, task.step_name, int(task.id))
-    rows = [r for r in rows if r["field"] == METADATA_FIELD]
+    rows = [r for r in rows if r.field == METADATA_FIELD]
     if not rows:
         return []
-    latest = max(r["attempt"] for r in rows)
+    latest = max(r.attempt for r in rows)
     records = []
     for row in rows:
-        if row["attempt"] != latest:
+        if row.attempt != latest:
             continue
         try:
-            records.append(json.loads(row["value"]))
+            records.append(json.loads(row.value or ""))
         except ValueError:
             continue
     return records

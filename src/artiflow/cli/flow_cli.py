@@ -11,11 +11,12 @@ import click
 from ..decorators import parse_with
 from ..exceptions import CommandError, shown
 from ..parameters import flow_parameters
+from ..runtime.executors import EXECUTORS
 from ..runtime.scheduler import RunOptions
 from .errors import friendly_errors, report
 from .params import parameter_options, parameter_values
 
-SUPPORTED = {"metadata": ("local",), "datastore": ("local",), "environment": ("local",)}
+SUPPORTED = {"metadata": ("local",), "datastore": ("local", "s3"), "environment": ("local",)}
 
 
 def _check_supported(option: str, value: str | None) -> None:
@@ -34,8 +35,10 @@ def build_cli(flow_cls: type) -> click.Group:
     @click.option("--no-pylint", "no_pylint", is_flag=True, hidden=True, help="Accepted for Metaflow habits.")
     @click.option("--pylint", is_flag=True, hidden=True)
     @click.option("--metadata", default=None, help="Metadata provider: local (the default).")
-    @click.option("--datastore", default=None, help="Datastore: local (the default).")
-    @click.option("--datastore-root", default=None, help="Folder for artifact blobs (ARTIFLOW_DATASTORE_ROOT).")
+    @click.option("--datastore", default=None, help="Datastore: local, or s3 (its root from --datastore-root, "
+                  "ARTIFLOW_DATASTORE_ROOT or METAFLOW_DATATOOLS_S3ROOT). Default: as ARTIFLOW_DATASTORE_ROOT says.")
+    @click.option("--datastore-root", default=None, help="Where artifact blobs go: a folder or s3://bucket/prefix "
+                  "(ARTIFLOW_DATASTORE_ROOT).")
     @click.option("--environment", default=None, help="Environment: local (the default).")
     @click.option("--event-logger", default=None, hidden=True)
     @click.option("--monitor", default=None, hidden=True)
@@ -58,6 +61,11 @@ def build_cli(flow_cls: type) -> click.Group:
 
         _check_supported("metadata", metadata)
         _check_supported("datastore", datastore)
+        if datastore is not None:
+            from ..config import find_root
+            from ..datastore.roots import root_for_choice
+
+            datastore_root = root_for_choice(datastore, datastore_root, find_root())
         _check_supported("environment", environment)
         set_project_branch(flow_cls, branch, production)
         ctx.obj = {"flow_cls": flow_cls, "quiet": quiet, "datastore_root": datastore_root,
@@ -114,6 +122,11 @@ def _common_options() -> list[click.Option]:
                      help="Write the run id to this file as soon as it is known."),
         click.Option(["--with", "with_"], multiple=True, metavar="DECORATOR[:k=v,...]",
                      help="Apply a decorator to every step, e.g. --with retry or --with timeout:seconds=60."),
+        click.Option(["--executor"], type=click.Choice(EXECUTORS), default="local", show_default=True,
+                     help="Where tasks run: local processes, or the workers of a Dask cluster (needs an S3 "
+                          "datastore and --dask-scheduler)."),
+        click.Option(["--dask-scheduler"], default=None, envvar="ARTIFLOW_DASK_SCHEDULER", metavar="tcp://HOST:PORT",
+                     help="The Dask scheduler to run tasks on (ARTIFLOW_DASK_SCHEDULER)."),
         click.Option(["--cache/--no-cache"], default=None, help="--cache: cache every step (a task whose code, inputs "
                      "and packages are unchanged reuses an earlier task's artifacts; a step with @cache(enabled=False) "
                      "never is). --no-cache: run every step, @cache ones too. Default: only @cache steps are cached."),
@@ -148,13 +161,14 @@ def _resume_command() -> click.Command:
 
 
 def _options(ctx: click.Context, tag: tuple[str, ...], max_workers: int, max_num_splits: int,
-             with_: tuple[str, ...], cache: bool | None = None) -> RunOptions:
+             with_: tuple[str, ...], cache: bool | None = None, executor: str = "local",
+             dask_scheduler: str | None = None) -> RunOptions:
     for t in tag:
         if not t.strip() or len(t) > 500:
             raise CommandError(f"Invalid --tag {t!r}: a tag is 1 to 500 characters, not only spaces.")
     return RunOptions(max_workers=max_workers, max_num_splits=max_num_splits, tags=list(tag),
                       quiet=ctx.obj["quiet"], with_decorators=[parse_with(w) for w in with_], cache_all=cache is True,
-                      no_cache=cache is False)
+                      no_cache=cache is False, executor=executor, dask_scheduler=dask_scheduler)
 
 
 def _check_run_id_file(path: str | None) -> None:
@@ -189,7 +203,8 @@ def _run(ctx: click.Context, **values: Any) -> None:
     _check_run_id_file(rest["run_id_file"])
     configs = _configs(ctx)
     graph = _graph(ctx, configs)
-    options = _options(ctx, rest["tag"], rest["max_workers"], rest["max_num_splits"], rest["with_"], rest["cache"])
+    options = _options(ctx, rest["tag"], rest["max_workers"], rest["max_num_splits"], rest["with_"], rest["cache"],
+                       rest["executor"], rest["dask_scheduler"])
     user = current_user()
     param_values = finish_values(flow_cls, param_values, user, project_info(flow_cls, user))
     ok = start_run(flow_cls, graph, param_values, options, rest["run_id_file"], ctx.obj["datastore_root"],
@@ -199,7 +214,7 @@ def _run(ctx: click.Context, **values: Any) -> None:
 
 def _resume(ctx: click.Context, step: str | None, origin_run_id: str | None, tag: tuple[str, ...],
             max_workers: int, max_num_splits: int, run_id_file: str | None, with_: tuple[str, ...],
-            cache: bool | None) -> None:
+            cache: bool | None, executor: str, dask_scheduler: str | None) -> None:
     from ..configs import FlowConfigError
     from ..runtime.launch import origin_configs, resume_run
 
@@ -210,7 +225,7 @@ def _resume(ctx: click.Context, step: str | None, origin_run_id: str | None, tag
     _check_run_id_file(run_id_file)
     configs = origin_configs(ctx.obj["flow_cls"], origin_run_id, ctx.obj["datastore_root"], lambda: _configs(ctx))
     graph = _graph(ctx, configs)
-    options = _options(ctx, tag, max_workers, max_num_splits, with_, cache)
+    options = _options(ctx, tag, max_workers, max_num_splits, with_, cache, executor, dask_scheduler)
     ok = resume_run(ctx.obj["flow_cls"], graph, step, origin_run_id, options, run_id_file,
                     ctx.obj["datastore_root"])
     sys.exit(0 if ok else 1)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import contextlib
 import re
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import click
 
@@ -18,6 +18,7 @@ from .errors import friendly_errors
 
 if TYPE_CHECKING:
     from ..datastore.gc import Outcome, Policy
+    from ..metadata import MetadataStore
 
 DURATION = re.compile(r"(\d+)([smhdw])")
 UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
@@ -50,7 +51,7 @@ def policy_from(keep_last: int | None, older_than: str | None) -> Policy:
     return Policy(older_than=parse_duration(older_than))  # type: ignore[arg-type]
 
 
-def chosen_flows(meta: Any, where: str, flow: str | None) -> list[str]:
+def chosen_flows(meta: MetadataStore, where: str, flow: str | None) -> list[str]:
     """The flows whose runs gc may drop: FLOW, or every flow; an unknown FLOW lists the known ones."""
     known = meta.flows()
     if not known:
@@ -97,6 +98,8 @@ def storage_lines(outcome: Outcome) -> list[str]:
              ] if outcome.trash_restored else []
     if outcome.held_back:
         lines.append(f"{'Would delete' if dry else 'Deleted'} no blob: {outcome.held_back}.")
+    elif outcome.deferred:
+        lines += trash_lines(outcome)
     else:
         lines.append(f"{'Would delete' if dry else 'Deleted'} {_plural(outcome.blobs_deleted, 'unreferenced blob')}"
                      f", {'freeing' if dry else 'freed'} {_size(outcome.bytes_freed)}.")
@@ -104,11 +107,38 @@ def storage_lines(outcome: Outcome) -> list[str]:
         since = datetime.fromtimestamp(outcome.cutoff).strftime("%Y-%m-%d %H:%M:%S")
         lines.append(f"Left {_plural(outcome.blobs_recent, 'unreferenced blob')} used since {since} (a run may "
                      f"still be recording them); a later gc deletes those no run records.")
-    lines.append(f"{'Would remove' if dry else 'Removed'} {_plural(len(outcome.temp_files), 'stale temp file')}"
+    lines.append(f"{'Would remove' if dry else 'Removed'} {_plural(len(outcome.temp_files), outcome.temp_noun)}"
                  f", {_size(outcome.temp_bytes)}.")
     total = _size(outcome.bytes_freed + outcome.temp_bytes)
     lines.append(f"Dry run: nothing was changed; {total} would be freed." if dry else f"Freed {total} in total.")
     return lines
+
+
+def trash_lines(outcome: Outcome) -> list[str]:
+    """A deferring backend's (S3's) trash: entries put back, entries deleted, blobs moved there now, entries left."""
+    dry, margin = outcome.dry_run, _duration(outcome.margin)
+    lines = []
+    if outcome.trash_recorded:
+        lines.append(f"{'Would put' if dry else 'Put'} back {_plural(outcome.trash_recorded, 'blob')} from the trash "
+                     f"(a run recorded them after an earlier gc had moved them there).")
+    lines.append(f"{'Would delete' if dry else 'Deleted'} {_plural(outcome.blobs_deleted, 'blob')} an earlier gc "
+                 f"moved to the trash, {'freeing' if dry else 'freed'} {_size(outcome.bytes_freed)}.")
+    lines.append(f"{'Would move' if dry else 'Moved'} {_plural(outcome.blobs_set_aside, 'unreferenced blob')}, "
+                 f"{_size(outcome.bytes_set_aside)}, to the trash ({outcome.trash}): a gc run {margin} or more "
+                 f"from now deletes those that no run records by then.")
+    if outcome.trash_waiting:
+        lines.append(f"Left {_plural(outcome.trash_waiting, 'blob')} in the trash that went there less than {margin} "
+                     f"before this gc's cutoff; a later gc deletes them.")
+    return lines
+
+
+def _duration(seconds: float) -> str:
+    """`20 min`, `2 h`, `45 s`: the gc margin for people."""
+    if seconds >= 3600 and seconds % 3600 == 0:
+        return f"{seconds / 3600:g} h"
+    if seconds >= 60:
+        return f"{seconds / 60:g} min"
+    return f"{seconds:g} s"
 
 
 @click.command("gc", help="Drop old runs of FLOW (default: every flow), then delete every blob no kept run "
@@ -133,7 +163,7 @@ def gc_command(flow: str | None, keep_last: int | None, older_than: str | None, 
         raise nothing_to_collect(context.where())
     meta, storage = context.meta, context.store.storage
     flows = chosen_flows(meta, context.where(), flow)
-    lock = contextlib.nullcontext() if dry_run else gc.exclusive(gc.lock_path(storage), _say_waiting)
+    lock = contextlib.nullcontext() if dry_run else gc.taking_turns(storage, _say_waiting)
     with lock:
         outcome = gc.collect(meta, storage, flows, policy, dry_run=dry_run)
     for line in run_lines(outcome) + storage_lines(outcome):

@@ -14,13 +14,16 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import click
 
 from ..client.context import get_context
 from ..exceptions import CommandError
 from .errors import friendly_errors
+
+if TYPE_CHECKING:
+    from ..metadata.records import RunRecord
 
 Echo = Callable[[str], Any]
 RERUN_TAG = "rerun-of:"
@@ -231,15 +234,15 @@ def _included_file(param: Any, value: Any, folder: Path) -> str:
     return str(path)
 
 
-def stored_parameter_words(store: Any, row: dict[str, Any], params: dict[str, Any],
+def stored_parameter_words(store: Any, row: RunRecord, params: dict[str, Any],
                            scratch: Path) -> dict[str, list[str]]:
     """The command-line words that give each parameter of the run its stored value, by attribute."""
     from ..parameters import IncludeFile
 
     words: dict[str, list[str]] = {}
     for attr, param in params.items():
-        ref = row["param_refs"].get(attr)
-        value = None if ref is None or attr not in row["params"] else store.load(ref)
+        ref = row.param_refs.get(attr)
+        value = None if ref is None or attr not in row.params else store.load(ref)
         if value is None or (isinstance(value, tuple) and not value):
             continue
         option = f"--{param.name}"
@@ -254,19 +257,19 @@ def stored_parameter_words(store: Any, row: dict[str, Any], params: dict[str, An
     return words
 
 
-def config_values_env(store: Any, row: dict[str, Any], flow_cls: type) -> str | None:
+def config_values_env(store: Any, row: RunRecord, flow_cls: type) -> str | None:
     """The run's stored config values as ARTIFLOW_FLOW_CONFIG_VALUE's JSON (a mapping is taken as is, unparsed)."""
     from ..configs import flow_configs
 
-    values = {config.name: store.load(row["param_refs"][attr]) for attr, config in flow_configs(flow_cls).items()
-              if attr in row["param_refs"]}
+    values = {config.name: store.load(row.param_refs[attr]) for attr, config in flow_configs(flow_cls).items()
+              if attr in row.param_refs}
     values = {name: value for name, value in values.items() if value is not None}
     if not values:
         return None
     try:
         return json.dumps(values)
     except (TypeError, ValueError) as exc:
-        raise CommandError(f"The configs of run {row['flow']}/{row['run_id']} cannot be passed to a new run as "
+        raise CommandError(f"The configs of run {row.pathspec} cannot be passed to a new run as "
                            f"JSON ({exc}).") from None
 
 
@@ -282,7 +285,7 @@ def child_env(config: Any, configs_json: str | None) -> dict[str, str]:
 
 def check_rerunnable(run: Any) -> None:
     """A run that is still running cannot be rerun yet (its artifacts are not all there to compare)."""
-    if run._row["status"] == "running":
+    if run._row.status == "running":
         raise CommandError(f"Run {run.pathspec} is still running: wait for it to end (or stop it), then rerun it.")
 
 
@@ -310,7 +313,7 @@ def rerun(pathspec: str, tokens: list[str], echo: Echo, use_cache: bool = False)
         folder = Path(scratch) / "code"
         code.extract(folder)
         flow_file = folder / code.flow_file
-        flow_cls = load_flow_class(flow_file, row["flow"], run.pathspec)
+        flow_cls = load_flow_class(flow_file, row.flow, run.pathspec)
         params = flow_parameters(flow_cls)
         overrides = parse_overrides(tokens, params, run.pathspec)
         words = {**stored_parameter_words(ctx.store, row, params, Path(scratch) / "included"), **overrides}
@@ -331,12 +334,12 @@ def rerun(pathspec: str, tokens: list[str], echo: Echo, use_cache: bool = False)
     return returncode
 
 
-def report_rerun(ctx: Any, row: dict[str, Any], new_id: int, overridden: list[str], params: dict[str, Any],
+def report_rerun(ctx: Any, row: RunRecord, new_id: int, overridden: list[str], params: dict[str, Any],
                  echo: Echo) -> None:
     """Say whether every artifact of the new run has the same content key as in the original, or which do not."""
     from ..lineage.diff import compare_artifacts
 
-    flow, old_id = row["flow"], row["run_id"]
+    flow, old_id = row.flow, row.run_id
     old, new = f"{flow}/{old_id}", f"{flow}/{new_id}"
     changes = compare_artifacts(ctx.meta, (flow, old_id), (flow, new_id))
     differ = [c for c in changes if c.status != "same"]
@@ -352,14 +355,14 @@ def report_rerun(ctx: Any, row: dict[str, Any], new_id: int, overridden: list[st
     _note_inexact_parameters(ctx, row, new_id, overridden, params, echo)
 
 
-def _note_inexact_parameters(ctx: Any, row: dict[str, Any], new_id: int, overridden: list[str],
+def _note_inexact_parameters(ctx: Any, row: RunRecord, new_id: int, overridden: list[str],
                              params: dict[str, Any], echo: Echo) -> None:
     """Name the parameters not given anew whose value still came out different (a type that does not round-trip)."""
-    new_row = ctx.meta.run(row["flow"], new_id)
+    new_row = ctx.meta.run(row.flow, new_id)
     if new_row is None:
         return
     for attr in params:
-        old_ref, new_ref = row["param_refs"].get(attr), new_row["param_refs"].get(attr)
+        old_ref, new_ref = row.param_refs.get(attr), new_row.param_refs.get(attr)
         if attr not in overridden and old_ref is not None and new_ref is not None and old_ref.key != new_ref.key:
             echo(f"Note: parameter '{params[attr].name}' came out different from the original: its stored value did "
                  f"not convert back exactly from the command line. Give it again with --{params[attr].name} VALUE.")

@@ -9,7 +9,7 @@ and re-saves those whose value the run itself recorded (its parameters, the flow
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import click
 
@@ -17,6 +17,9 @@ from ..client.context import get_context
 from ..client.pathspec import InvalidPathspec, run_number, split
 from ..exceptions import ArtiflowException
 from .errors import friendly_errors
+
+if TYPE_CHECKING:
+    from ..metadata import MetadataStore
 
 Echo = Callable[[str], Any]
 
@@ -42,26 +45,26 @@ class Report:
     fate: dict[str, str]  # key -> what --repair did
 
 
-def scope(meta: Any, pathspec: str | None) -> tuple[list[tuple[str, int]], list[str]]:
+def scope(meta: MetadataStore, pathspec: str | None) -> tuple[list[tuple[str, int]], list[str]]:
     """The runs a PATHSPEC covers (everything, a flow, or one run) and the step/task/artifact filter below a run."""
     if not pathspec:
-        return [(flow, run["run_id"]) for flow in meta.flows() for run in meta.runs(flow)], []
+        return [(flow, run.run_id) for flow in meta.flows() for run in meta.runs(flow)], []
     parts = split(pathspec)  # refuses more than Flow/run/step/task/artifact
     flow = parts[0]
     runs = meta.runs(flow)
     if not runs:
-        raise InvalidPathspec(f"Flow {flow} has no runs recorded in {meta.path}: check the name (flows there: "
+        raise InvalidPathspec(f"Flow {flow} has no runs recorded in {meta.describe()}: check the name (flows there: "
                               f"{', '.join(meta.flows()) or 'none'}), or set ARTIFLOW_ROOT to the right .artiflow folder.")
     if len(parts) == 1:
-        return [(flow, run["run_id"]) for run in runs], []
+        return [(flow, run.run_id) for run in runs], []
     run_id = run_number(parts[1])
     if run_id is None or meta.run(flow, run_id) is None:
-        known = ", ".join(str(r["run_id"]) for r in runs[:10])
+        known = ", ".join(str(r.run_id) for r in runs[:10])
         raise InvalidPathspec(f"{flow} has no run {parts[1]!r} (its latest runs: {known}).")
     return [(flow, run_id)], parts[2:]
 
 
-def references(meta: Any, flow: str, run_id: int, below: list[str]) -> list[Use]:
+def references(meta: MetadataStore, flow: str, run_id: int, below: list[str]) -> list[Use]:
     """Every blob use of one run: each task's artifacts and its last attempt's stdout and stderr."""
     uses = []
     for (step, task_id), refs in meta.artifacts_of_run(flow, run_id).items():
@@ -102,12 +105,12 @@ def verify(pathspec: str | None, repair: bool) -> Report:
     return Report(len(keys), uses, bad, fate)
 
 
-def _recover(store: Any, meta: Any, key: str, uses: list[Use]) -> str | None:
+def _recover(store: Any, meta: MetadataStore, key: str, uses: list[Use]) -> str | None:
     """Re-save a bad blob from a value its run recorded (a parameter, the flow's name), if its bytes match."""
     for use in uses:
         flow, run_id = use.run
-        recorded = meta.run(flow, run_id)["params"]
-        candidates = {"name": flow, **recorded}
+        run = meta.run(flow, run_id)
+        candidates = {"name": flow, **(run.params if run is not None else {})}
         if use.name in candidates and store.resave(candidates[use.name], key):
             return f"re-saved from the value run {flow}/{run_id} recorded for '{use.name}'"
     return None

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..exceptions import NamespaceMismatch, NotFound, shown
 from .context import Context, get_namespace, is_visible, listing
 from .pathspec import run_number
+
+if TYPE_CHECKING:
+    from ..metadata.records import RunRecord, TaskRecord
 
 UNSET: Any = object()  # "no namespace given": take the current one
 
@@ -86,25 +89,25 @@ def check_flow(ctx: Context, flow: str) -> None:
     raise NotFound(f"Flow {shown(flow)} does not exist; flows: {listing(names)}.")
 
 
-def fetch_run(ctx: Context, flow: str, run_id: str | int, ns: str | None = UNSET) -> dict[str, Any]:
-    """A run's row; NotFound (listing the runs) or NamespaceMismatch when not in `ns` (None: no check)."""
+def fetch_run(ctx: Context, flow: str, run_id: str | int, ns: str | None = UNSET) -> RunRecord:
+    """A run's record; NotFound (listing the runs) or NamespaceMismatch when not in `ns` (None: no check)."""
     check_flow(ctx, flow)
     pathspec = f"{flow}/{run_id}"
     number = run_number(run_id)
     row = None if number is None else ctx.meta.run(flow, number)
     if row is None:
-        ids = sorted(r["run_id"] for r in ctx.meta.runs(flow))
+        ids = sorted(r.run_id for r in ctx.meta.runs(flow))
         raise NotFound(f"Run {flow}/{shown(run_id)} does not exist; runs of {flow}: {listing(ids, tail=True)}.")
     check_visible(row, pathspec, get_namespace() if ns is UNSET else ns)
     return row
 
 
-def check_visible(row: dict[str, Any], pathspec: str, ns: str | None) -> None:
+def check_visible(row: RunRecord, pathspec: str, ns: str | None) -> None:
     """Raise NamespaceMismatch unless the run is in namespace `ns` (None: every run is)."""
     if is_visible(row, ns):
         return
-    where = listing([*row["system_tags"], *row["tags"]])
-    owner = next((t for t in row["system_tags"] if t.startswith("user:")), None)
+    where = listing([*row.system_tags, *row.tags])
+    owner = next((t for t in row.system_tags if t.startswith("user:")), None)
     hint = f", or namespace('{owner}') to see only that user's runs" if owner else ""
     raise NamespaceMismatch(f"Run {pathspec} is not in the current namespace '{ns}': it is in {where}. "
                             f"Call namespace(None) to see runs of every namespace{hint}, or pass "
@@ -114,39 +117,39 @@ def check_visible(row: dict[str, Any], pathspec: str, ns: str | None) -> None:
 class RunFacts:
     """Who started a run and its tags: shared by the run and everything inside it."""
 
-    _run_row: dict[str, Any]
+    _run_row: RunRecord
 
     @property
     def user(self) -> str:
         """Who started the run."""
-        return self._run_row["user"]
+        return self._run_row.user
 
     @property
     def tags(self) -> frozenset[str]:
         """Every tag of the run: its user tags and its system tags (`"user:alice" in run.tags`)."""
-        return frozenset([*self._run_row["tags"], *self._run_row["system_tags"]])
+        return frozenset([*self._run_row.tags, *self._run_row.system_tags])
 
     @property
     def user_tags(self) -> frozenset[str]:
         """The tags users gave the run (`--tag`, `run.add_tag`): the ones that can be changed."""
-        return frozenset(self._run_row["tags"])
+        return frozenset(self._run_row.tags)
 
     @property
     def system_tags(self) -> frozenset[str]:
         """The tags artiflow gave the run, e.g. `user:<name>`, `project:<name>`; they cannot be changed."""
-        return frozenset(self._run_row["system_tags"])
+        return frozenset(self._run_row.system_tags)
 
 
-def has_tags(run_row: dict[str, Any], tags: tuple[str, ...]) -> bool:
+def has_tags(run_row: RunRecord, tags: tuple[str, ...]) -> bool:
     """Whether a run carries every one of `tags` (user or system tags)."""
-    return set(tags) <= {*run_row["tags"], *run_row["system_tags"]}
+    return set(tags) <= {*run_row.tags, *run_row.system_tags}
 
 
 class HasStatus:
-    """The status properties shared by runs and tasks, read from their metadata row."""
+    """The status properties shared by runs and tasks, read from their metadata record."""
 
-    _row: dict[str, Any]
-    _run_row: dict[str, Any]
+    _row: RunRecord | TaskRecord
+    _run_row: RunRecord
 
     @property
     def status(self) -> str:
@@ -154,5 +157,5 @@ class HasStatus:
 
         A task still marked running in a run whose runner was lost (no heartbeat) is failed.
         """
-        status = self._row["status"]
-        return "failed" if status == "running" and self._run_row.get("lost") else status
+        status = self._row.status
+        return "failed" if status == "running" and self._run_row.lost else status

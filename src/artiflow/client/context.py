@@ -4,36 +4,68 @@ from __future__ import annotations
 
 import contextlib
 import os
-from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Iterable, Iterator
+from typing import TYPE_CHECKING, Any, Iterable, Iterator
 
 from ..config import Config, load_config
 from ..exceptions import ConfigError
 from ..datastore import ContentStore, open_store
 from ..metadata import open_metadata
 
+if TYPE_CHECKING:
+    from ..metadata import MetadataStore
+    from ..metadata.records import RunRecord
+
 _UNSET = object()
 _namespace: Any = _UNSET
 _contexts: dict[tuple, Context] = {}
+_run_stores: dict[tuple, ContentStore] = {}  # (pid, root) -> the store of runs recorded on another datastore
 
 
-@dataclass
 class Context:
-    """The configuration, metadata store and content store one client object reads from."""
+    """The configuration, metadata store and content store one client object reads from.
 
-    config: Config
-    meta: Any
-    store: ContentStore
+    A run's objects read through `for_run(run)`: the content store of the datastore root recorded with the
+    run (opened when first used, with this reader's settings: S3 endpoint, credentials), or this one.
+    """
+
+    def __init__(self, config: Config, meta: MetadataStore, store: ContentStore | None = None,
+                 store_root: str | None = None, base: Context | None = None) -> None:
+        self.config = config
+        self.meta = meta
+        self._store = store
+        self._store_root = store_root  # the root to open `store` from, when it was not given
+        self._base = base  # a run's context: the reader's own one, which it was made from
+        self._of_root: dict[str | None, Context] = {}  # the reader's: the context of each recorded root seen
+
+    @property
+    def store(self) -> ContentStore:
+        """The content store blobs are read from."""
+        if self._store is None:
+            self._store = _store_of(self._store_root or self.config.datastore_root, self.config)
+        return self._store
+
+    def for_run(self, run: RunRecord) -> Context:
+        """The context a run's artifacts, logs and cards are read through: on the datastore root recorded with the
+        run, if it has one this machine can reach; else the reader's own (a run recorded before roots were)."""
+        from ..datastore.roots import readable_root, recorded_root
+
+        base = self._base or self
+        found = base._of_root.get(run.datastore_root)
+        if found is None:
+            root = readable_root(run.datastore_root)
+            same = root is None or root == recorded_root(base.config.datastore_root)
+            found = base._of_root[run.datastore_root] = base if same else Context(base.config, base.meta,
+                                                                                  store_root=root, base=base)
+        return found
 
     def has_metadata(self) -> bool:
-        """False when the local metadata file does not exist yet (nothing was ever run here)."""
-        path = getattr(self.meta, "path", None)
-        return path is None or path.exists()
+        """False when the metadata store holds nothing yet (e.g. the local file was never made: nothing ran here)."""
+        return self.meta.exists()
 
     def where(self) -> str:
         """Where the metadata lives, for error messages."""
-        return str(getattr(self.meta, "path", self.config.metadata_url))
+        return self.meta.describe()
 
 
 def get_context() -> Context:
@@ -42,18 +74,26 @@ def get_context() -> Context:
     cache_key = (os.getpid(), config.datastore_root, config.metadata_url)
     context = _contexts.get(cache_key)
     if context is None:
-        context = Context(config, open_metadata(config.metadata_url), open_store(config.datastore_root))
+        context = Context(config, open_metadata(config.metadata_url), open_store(config.datastore_root, config))
         _contexts[cache_key] = context
     return context
+
+
+def _store_of(root: str, config: Config) -> ContentStore:
+    """The content store of a run's recorded root, opened once per process and root."""
+    key = (os.getpid(), root)
+    store = _run_stores.get(key)
+    if store is None:
+        store = _run_stores[key] = open_store(root, config)
+    return store
 
 
 def clear_cache() -> None:
     """Forget the opened stores (tests, or after the configuration changed)."""
     for context in _contexts.values():
-        close = getattr(context.meta, "close", None)
-        if close is not None:
-            close()
+        context.meta.close()
     _contexts.clear()
+    _run_stores.clear()
 
 
 # -- namespaces ---------------------------------------------------------------------------------
@@ -90,9 +130,9 @@ def using_namespace(ns: str | None) -> Iterator[None]:
         _namespace = saved
 
 
-def is_visible(run_row: dict[str, Any], ns: str | None) -> bool:
+def is_visible(run_row: RunRecord, ns: str | None) -> bool:
     """Whether a run is in namespace `ns`: one of its tags or system tags, or `ns` is None."""
-    return ns is None or ns in run_row["tags"] or ns in run_row["system_tags"]
+    return ns is None or ns in run_row.tags or ns in run_row.system_tags
 
 
 # -- helpers --------------------------------------------------------------------------------------
@@ -116,9 +156,13 @@ def listing(items: Iterable[Any], limit: int = 20, tail: bool = False) -> str:
 
 # -- the metadata provider (Metaflow's get_metadata / metadata / default_metadata) -------------
 def get_metadata() -> str:
-    """Where the client reads metadata from, as Metaflow prints it: `local@<path>`."""
+    """Where the client reads metadata from, as Metaflow prints it: `local@<path>` (a server's URL: no password)."""
     url = load_config().metadata_url
-    return f"local@{url[len('sqlite:///'):]}" if url.startswith("sqlite:///") else url
+    if url.startswith("sqlite:///"):
+        return f"local@{url[len('sqlite:///'):]}"
+    from ..metadata.postgres import redact
+
+    return redact(url)
 
 
 def metadata(ms: str) -> str:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Iterable, Iterator
+from typing import TYPE_CHECKING, Any, Iterable, Iterator
 
 from ..exceptions import NamespaceMismatch, NotFound
 from . import tagging
@@ -11,6 +11,9 @@ from .base import UNSET, ClientObject, HasStatus, RunFacts, check_flow, fetch_ru
 from .context import Context, get_context, get_namespace, is_visible, listing, to_datetime
 from .pathspec import parse, run_number
 from .task import Step, Task, TaskData, step_order
+
+if TYPE_CHECKING:
+    from ..metadata.records import RunRecord, TaskRecord
 
 
 class Metaflow:
@@ -52,7 +55,7 @@ class Flow(ClientObject):
 
     def _not_in_namespace(self) -> None:
         """Raise NamespaceMismatch for a flow none of whose runs is in this namespace, naming whose they are."""
-        owners = sorted({t for row in self._ctx.meta.runs(self.name) for t in row["system_tags"]
+        owners = sorted({t for row in self._ctx.meta.runs(self.name) for t in row.system_tags
                          if t.startswith("user:")})
         hint = f", or namespace('{owners[0]}') to see that user's runs" if owners else ""
         raise NamespaceMismatch(f"Flow {self.name} has no run in the current namespace '{self._namespace}': its runs "
@@ -89,13 +92,13 @@ class Flow(ClientObject):
         """A flow is never resumed from anything (runs are)."""
         return None
 
-    def _run_rows(self) -> list[dict[str, Any]]:
-        """Rows of the runs visible in this flow's namespace, newest first (queried afresh)."""
+    def _run_rows(self) -> list[RunRecord]:
+        """Records of the runs visible in this flow's namespace, newest first (queried afresh)."""
         ns = self._visible_ns
         return [row for row in self._ctx.meta.runs(self.name) if is_visible(row, ns)]
 
-    def _run(self, row: dict[str, Any]) -> Run:
-        return Run(f"{self.name}/{row['run_id']}", _ctx=self._ctx, _row=row, **self._ns())
+    def _run(self, row: RunRecord) -> Run:
+        return Run(f"{self.name}/{row.run_id}", _ctx=self._ctx, _row=row, **self._ns())
 
     def __iter__(self) -> Iterator[Run]:
         return iter([self._run(row) for row in self._run_rows()])
@@ -113,7 +116,7 @@ class Flow(ClientObject):
     @property
     def latest_successful_run(self) -> Run | None:
         """The newest visible run that succeeded, or None."""
-        row = next((r for r in self._run_rows() if r["status"] == "succeeded"), None)
+        row = next((r for r in self._run_rows() if r.status == "succeeded"), None)
         return self._run(row) if row else None
 
     def __getitem__(self, run_id: str | int) -> Run:
@@ -129,7 +132,7 @@ class Flow(ClientObject):
     def created_at(self) -> datetime | None:
         """When the first run of this flow started."""
         rows = self._ctx.meta.runs(self.name)
-        return to_datetime(rows[-1]["created_at"]) if rows else None
+        return to_datetime(rows[-1].created_at) if rows else None
 
 
 class Run(HasStatus, RunFacts, ClientObject):
@@ -137,21 +140,22 @@ class Run(HasStatus, RunFacts, ClientObject):
 
     _kind = "run"
 
-    def __init__(self, pathspec: str, *, _ctx: Context | None = None, _row: dict[str, Any] | None = None,
+    def __init__(self, pathspec: str, *, _ctx: Context | None = None, _row: RunRecord | None = None,
                  _namespace: Any = UNSET, _namespace_check: bool = True) -> None:
         super().__init__(pathspec, _ctx or get_context(), _namespace, _namespace_check)
         if _row is None:
             flow, run_id = parse(pathspec, "run")
             _row = fetch_run(self._ctx, flow, run_id, self._visible_ns)
-            self._pathspec = f"{flow}/{_row['run_id']}"
-        self._row = _row
-        self._task_rows: list[dict[str, Any]] | None = None
+            self._pathspec = f"{flow}/{_row.run_id}"
+        self._row: RunRecord = _row
+        self._ctx = self._ctx.for_run(_row)  # its blobs: on the datastore recorded with it
+        self._task_rows: list[TaskRecord] | None = None
 
     # -- the run's own facts ----------------------------------------------------------------------
     @property
     def flow_name(self) -> str:
         """The name of the flow this run belongs to."""
-        return self._row["flow"]
+        return self._row.flow
 
     @property
     def parent(self) -> Flow:
@@ -161,12 +165,12 @@ class Run(HasStatus, RunFacts, ClientObject):
     @property
     def created_at(self) -> datetime:
         """When the run started."""
-        return to_datetime(self._row["created_at"])  # type: ignore[return-value]
+        return to_datetime(self._row.created_at)  # type: ignore[return-value]
 
     @property
     def finished_at(self) -> datetime | None:
         """When the run ended, or None while it runs."""
-        return to_datetime(self._row["finished_at"])
+        return to_datetime(self._row.finished_at)
 
     @property
     def successful(self) -> bool:
@@ -183,7 +187,7 @@ class Run(HasStatus, RunFacts, ClientObject):
     @property
     def origin_pathspec(self) -> str | None:
         """The run this one was resumed from (`Flow/run`), or None when it was not a resume."""
-        origin = self._row.get("origin_run_id")
+        origin = self._row.origin_run_id
         return None if origin is None else f"{self.flow_name}/{origin}"
 
     @property
@@ -201,22 +205,22 @@ class Run(HasStatus, RunFacts, ClientObject):
         return environment_of_run(self._ctx.store, self._row)
 
     @property
-    def _run_row(self) -> dict[str, Any]:
+    def _run_row(self) -> RunRecord:
         return self._row
 
     @property
     def parameters(self) -> dict[str, Any]:
         """The parameter values the run was started with."""
-        return dict(self._row["params"])
+        return dict(self._row.params)
 
     # -- steps ----------------------------------------------------------------------------------------
-    def _tasks(self) -> list[dict[str, Any]]:
-        """Every task row of the run, queried once per Run object."""
+    def _tasks(self) -> list[TaskRecord]:
+        """Every task record of the run, queried once per Run object."""
         if self._task_rows is None:
-            self._task_rows = self._ctx.meta.tasks(self.flow_name, self._row["run_id"])
+            self._task_rows = self._ctx.meta.tasks(self.flow_name, self._row.run_id)
         return self._task_rows
 
-    def _step(self, name: str, rows: list[dict[str, Any]]) -> Step:
+    def _step(self, name: str, rows: list[TaskRecord]) -> Step:
         return Step(f"{self.pathspec}/{name}", _ctx=self._ctx, _run_row=self._row, _rows=rows, **self._ns())
 
     def steps(self, *tags: str) -> list[Step]:
@@ -224,20 +228,20 @@ class Run(HasStatus, RunFacts, ClientObject):
         if not has_tags(self._row, tags):
             return []
         rows = self._tasks()
-        return [self._step(name, [r for r in rows if r["step"] == name]) for name in step_order(rows)]
+        return [self._step(name, [r for r in rows if r.step == name]) for name in step_order(rows)]
 
     def __iter__(self) -> Iterator[Step]:
         return iter(self.steps())
 
     def __getitem__(self, name: str) -> Step:
-        rows = [r for r in self._tasks() if r["step"] == name]
+        rows = [r for r in self._tasks() if r.step == name]
         if not rows:
             raise NotFound(f"Step {self.pathspec}/{name} does not exist; steps of {self.pathspec}: "
                            f"{listing(step_order(self._tasks()))}.")
         return self._step(name, rows)
 
     def __contains__(self, name: object) -> bool:
-        return any(r["step"] == name for r in self._tasks())
+        return any(r.step == name for r in self._tasks())
 
     @property
     def end_task(self) -> Task | None:

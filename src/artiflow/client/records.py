@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any, Iterator, NamedTuple
+from typing import TYPE_CHECKING, Any, Iterator, NamedTuple
 
 from ..exceptions import ExceptionText
 from .context import Context, to_datetime
+
+if TYPE_CHECKING:
+    from ..metadata.records import AttemptRecord
 
 
 @dataclass(frozen=True)
@@ -42,19 +45,19 @@ class Metadata(NamedTuple):
 class Attempt:
     """One attempt of a task (a retry is a new attempt): status, times, logs and exception."""
 
-    def __init__(self, row: dict[str, Any], ctx: Context) -> None:
+    def __init__(self, row: AttemptRecord, ctx: Context) -> None:
         self._row = row
         self._ctx = ctx
-        self.number: int = row["attempt"]
-        self.status: str = row["status"]
-        self.started_at = to_datetime(row["started_at"])
-        self.finished_at = to_datetime(row["finished_at"])
-        self.exception = exception_of(row["exception"])
+        self.number: int = row.attempt
+        self.status: str = row.status
+        self.started_at = to_datetime(row.started_at)
+        self.finished_at = to_datetime(row.finished_at)
+        self.exception = exception_of(row.exception)
 
     def _log_bytes(self, stream: str) -> bytes:
         from ..runtime.output import read_log  # a long log is stored as several blobs
 
-        return read_log(self._ctx.store, self._row[f"{stream}_key"])
+        return read_log(self._ctx.store, self._row.stdout_key if stream == "stdout" else self._row.stderr_key)
 
     def _log(self, stream: str) -> str:
         return self._log_bytes(stream).decode("utf-8", errors="replace")
@@ -73,7 +76,7 @@ class Attempt:
         """(timestamp, line) pairs of one stream; the timestamp is the attempt's end (lines are not timed)."""
         if stream not in ("stdout", "stderr"):
             raise ValueError(f"Unknown log stream {stream!r}: use 'stdout' or 'stderr'.")
-        moment = self._row["finished_at"] or self._row["started_at"]
+        moment = self._row.finished_at or self._row.started_at
         stamp = None if moment is None else datetime.fromtimestamp(moment, timezone.utc).replace(tzinfo=None)
         data = self._log_bytes(stream)
         for line in data.splitlines():
@@ -81,8 +84,8 @@ class Attempt:
 
     def _key(self) -> tuple:
         row = self._row
-        return (row["flow"], row["run_id"], row["step"], row["task_id"], row["attempt"], row["status"],
-                row["started_at"], row["finished_at"], row["stdout_key"], row["stderr_key"])
+        return (row.flow, row.run_id, row.step, row.task_id, row.attempt, row.status, row.started_at,
+                row.finished_at, row.stdout_key, row.stderr_key)
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Attempt) and other._key() == self._key()

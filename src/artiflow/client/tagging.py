@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any, Iterable
+from typing import TYPE_CHECKING, Any, Iterable
 
 from ..exceptions import NotFound, TaggingError
+
+if TYPE_CHECKING:
+    from ..metadata import MetadataStore
+    from ..metadata.records import RunRecord
 
 MAX_TAG_LENGTH = 500
 MAX_USER_TAGS = 50
@@ -57,13 +61,13 @@ def _iterable(value: Any) -> bool:
     return True
 
 
-def mutate(meta: Any, run_row: dict[str, Any], remove: Iterable[str], add: Iterable[str]) -> None:
-    """Remove `remove`, then add `add`, to the run's user tags; updates `run_row` with the result.
+def mutate(meta: MetadataStore, run_row: RunRecord, remove: Iterable[str], add: Iterable[str]) -> None:
+    """Remove `remove`, then add `add`, to the run's user tags; updates the run's record with the result.
 
     Removing a system tag is refused (nothing changes); adding a tag that is a system tag, or
     removing a tag the run does not have, does nothing, as on Metaflow.
     """
-    where = f"{run_row['flow']}/{run_row['run_id']}"
+    where = run_row.pathspec
     to_remove = tag_list(remove, "The tags to remove", where)
     to_add = tag_list(add, "The tags to add", where)
     if not to_remove and not to_add:
@@ -81,7 +85,7 @@ def mutate(meta: Any, run_row: dict[str, Any], remove: Iterable[str], add: Itera
             raise TaggingError(f"Run {where} would have {len(after)} user tags; the most is {MAX_USER_TAGS}. "
                                f"Remove some tags first. Nothing was changed.")
 
-    result = meta.mutate_run_tags(run_row["flow"], run_row["run_id"], to_remove, to_add, check)
+    result = meta.mutate_run_tags(run_row.flow, run_row.run_id, to_remove, to_add, check)
     if result is None:
         raise NotFound(f"Run {where} does not exist any more, so its tags cannot be changed.")
-    run_row["tags"], run_row["system_tags"] = result
+    run_row.tags, run_row.system_tags = result

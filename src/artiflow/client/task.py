@@ -19,6 +19,7 @@ __all__ = ["Attempt", "Metadata", "Step", "Task", "TaskException", "step_order"]
 OWN_ROW_WAIT = 10.0  # seconds a running task waits to see its own task row (the runner commits it in batches)
 
 if TYPE_CHECKING:
+    from ..metadata.records import RunRecord, TaskMetadataRecord, TaskRecord
     from .flow import Run
 
 
@@ -30,7 +31,7 @@ def _is_own(pathspec: str) -> bool:
     return bool(own) and (own == pathspec or own.startswith(pathspec + "/"))
 
 
-def _poll(query: Any, seconds: float = OWN_ROW_WAIT) -> list[dict[str, Any]]:
+def _poll(query: Any, seconds: float = OWN_ROW_WAIT) -> list[TaskRecord]:
     """Query until it returns rows or `seconds` pass: a task may read itself before the runner commits its row."""
     deadline = time.monotonic() + seconds
     delay = 0.005
@@ -42,34 +43,35 @@ def _poll(query: Any, seconds: float = OWN_ROW_WAIT) -> list[dict[str, Any]]:
     return rows
 
 
-def step_order(task_rows: list[dict[str, Any]]) -> list[str]:
-    """Step names in the order their first task started (rows come in start order)."""
+def step_order(task_rows: list[TaskRecord]) -> list[str]:
+    """Step names in the order their first task started (records come in start order)."""
     seen: dict[str, None] = {}
-    for row in sorted(task_rows, key=lambda r: (r["created_at"], r["task_id"])):
-        seen.setdefault(row["step"], None)
+    for row in sorted(task_rows, key=lambda r: (r.created_at, r.task_id)):
+        seen.setdefault(row.step, None)
     return list(seen)
 
 
 class _InRun(RunFacts, ClientObject):
-    """A step or task: knows its run's row (tags, user) without querying it again."""
+    """A step or task: knows its run's record (tags, user) without querying it again."""
 
-    def __init__(self, pathspec: str, ctx: Context, run_row: dict[str, Any], namespace: Any = UNSET,
-                 namespace_check: bool = True) -> None:
+    def __init__(self, pathspec: str, ctx: Context, run_row: RunRecord | None, flow: str, run_id: str,
+                 namespace: Any = UNSET, namespace_check: bool = True) -> None:
         super().__init__(pathspec, ctx, namespace, namespace_check)
-        self._run_row = run_row
+        self._run_row = run_row if run_row is not None else fetch_run(ctx, flow, run_id, self._visible_ns)
+        self._ctx = ctx.for_run(self._run_row)  # its blobs: on the datastore recorded with its run
 
     @property
     def flow_name(self) -> str:
         """The name of the flow."""
-        return self._run_row["flow"]
+        return self._run_row.flow
 
     @property
     def run_id(self) -> int:
         """The run's id, as a number."""
-        return self._run_row["run_id"]
+        return self._run_row.run_id
 
     def _run_origin(self) -> str | None:
-        origin = self._run_row.get("origin_run_id")
+        origin = self._run_row.origin_run_id
         return None if origin is None else f"{self.flow_name}/{origin}"
 
 
@@ -78,20 +80,17 @@ class Step(_InRun):
 
     _kind = "step"
 
-    def __init__(self, pathspec: str, *, _ctx: Context | None = None, _run_row: dict[str, Any] | None = None,
-                 _rows: list[dict[str, Any]] | None = None, _namespace: Any = UNSET,
+    def __init__(self, pathspec: str, *, _ctx: Context | None = None, _run_row: RunRecord | None = None,
+                 _rows: list[TaskRecord] | None = None, _namespace: Any = UNSET,
                  _namespace_check: bool = True) -> None:
         flow, run_id, name = parse(pathspec, "step")
-        ctx = _ctx or get_context()
-        super().__init__(pathspec, ctx, _run_row or {}, _namespace, _namespace_check)
-        if _run_row is None:
-            self._run_row = fetch_run(ctx, flow, run_id, self._visible_ns)
-        self._pathspec = f"{flow}/{self._run_row['run_id']}/{name}"
-        self._rows = sorted(_rows if _rows is not None else self._query_rows(name), key=lambda r: r["task_id"])
+        super().__init__(pathspec, _ctx or get_context(), _run_row, flow, run_id, _namespace, _namespace_check)
+        self._pathspec = f"{flow}/{self._run_row.run_id}/{name}"
+        self._rows = sorted(_rows if _rows is not None else self._query_rows(name), key=lambda r: r.task_id)
         self._ref_cache: dict[str, dict[int, ArtifactRef]] = {}
 
-    def _query_rows(self, name: str) -> list[dict[str, Any]]:
-        """This step's task rows; NotFound listing the run's steps when it has none."""
+    def _query_rows(self, name: str) -> list[TaskRecord]:
+        """This step's task records; NotFound listing the run's steps when it has none."""
         rows = self._ctx.meta.tasks(self.flow_name, self.run_id, name)
         if not rows and _is_own(self.pathspec):
             rows = _poll(lambda: self._ctx.meta.tasks(self.flow_name, self.run_id, name))
@@ -113,8 +112,8 @@ class Step(_InRun):
 
         return Run(f"{self.flow_name}/{self.run_id}", _ctx=self._ctx, _row=self._run_row, **self._ns())
 
-    def _task(self, row: dict[str, Any]) -> Task:
-        return Task(f"{self.pathspec}/{row['task_id']}", _ctx=self._ctx, _run_row=self._run_row, _row=row, _step=self,
+    def _task(self, row: TaskRecord) -> Task:
+        return Task(f"{self.pathspec}/{row.task_id}", _ctx=self._ctx, _run_row=self._run_row, _row=row, _step=self,
                     **self._ns())
 
     def _sibling(self, name: str) -> Step:
@@ -132,7 +131,7 @@ class Step(_InRun):
             return []
         ids = self._ctx.meta.tasks_with_metadata(self.flow_name, self.run_id, self.name, "internal_task_type",
                                                  "control")
-        return [self._task(row) for row in self._rows if row["task_id"] in ids]
+        return [self._task(row) for row in self._rows if row.task_id in ids]
 
     @property
     def control_task(self) -> Task | None:
@@ -143,7 +142,7 @@ class Step(_InRun):
     @property
     def parent_steps(self) -> list[Step]:
         """The steps whose tasks fed this step's tasks (none for start), in the order they ran."""
-        names = {parent.split("/")[0] for row in self._rows for parent in row["parents"]}
+        names = {parent.split("/")[0] for row in self._rows for parent in row.parents}
         order = step_order(self._ctx.meta.tasks(self.flow_name, self.run_id))
         return [self._sibling(name) for name in order if name in names]
 
@@ -151,8 +150,8 @@ class Step(_InRun):
     def child_steps(self) -> list[Step]:
         """The steps that ran on this step's tasks' output (none for end), in the order they ran."""
         rows = self._ctx.meta.tasks(self.flow_name, self.run_id)
-        mine = {f"{self.name}/{row['task_id']}" for row in self._rows}
-        names = {row["step"] for row in rows if mine.intersection(row["parents"])}
+        mine = {f"{self.name}/{row.task_id}" for row in self._rows}
+        names = {row.step for row in rows if mine.intersection(row.parents)}
         return [self._sibling(name) for name in step_order(rows) if name in names]
 
     @property
@@ -173,18 +172,18 @@ class Step(_InRun):
         return len(self._rows)
 
     def __getitem__(self, task_id: str | int) -> Task:
-        row = next((r for r in self._rows if str(r["task_id"]) == str(task_id).strip()), None)
+        row = next((r for r in self._rows if str(r.task_id) == str(task_id).strip()), None)
         if row is None and _is_own(f"{self.pathspec}/{str(task_id).strip()}"):
             query = lambda: [r for r in self._ctx.meta.tasks(self.flow_name, self.run_id, self.name)  # noqa: E731
-                             if str(r["task_id"]) == str(task_id).strip()]
+                             if str(r.task_id) == str(task_id).strip()]
             row = next(iter(_poll(query)), None)
         if row is None:
             raise NotFound(f"Task {self.pathspec}/{shown(task_id)} does not exist; tasks of {self.pathspec}: "
-                           f"{listing(r['task_id'] for r in self._rows)}.")
+                           f"{listing(r.task_id for r in self._rows)}.")
         return self._task(row)
 
     def __contains__(self, task_id: object) -> bool:
-        return any(str(r["task_id"]) == str(task_id) for r in self._rows)
+        return any(str(r.task_id) == str(task_id) for r in self._rows)
 
     @property
     def task(self) -> Task:
@@ -203,12 +202,12 @@ class Step(_InRun):
     @property
     def created_at(self) -> datetime:
         """When the step's first task started."""
-        return to_datetime(min(r["created_at"] for r in self._rows))  # type: ignore[return-value]
+        return to_datetime(min(r.created_at for r in self._rows))  # type: ignore[return-value]
 
     @property
     def finished_at(self) -> datetime | None:
         """When the step's last task ended, or None while a task runs."""
-        ends = [r["finished_at"] for r in self._rows]
+        ends = [r.finished_at for r in self._rows]
         return None if None in ends else to_datetime(max(ends))
 
     def _refs_for(self, name: str) -> dict[int, ArtifactRef]:
@@ -223,31 +222,28 @@ class Task(HasStatus, _InRun):
 
     _kind = "task"
 
-    def __init__(self, pathspec: str, *, _ctx: Context | None = None, _run_row: dict[str, Any] | None = None,
-                 _row: dict[str, Any] | None = None, _step: Step | None = None, _namespace: Any = UNSET,
+    def __init__(self, pathspec: str, *, _ctx: Context | None = None, _run_row: RunRecord | None = None,
+                 _row: TaskRecord | None = None, _step: Step | None = None, _namespace: Any = UNSET,
                  _namespace_check: bool = True) -> None:
         flow, run_id, step, task_id = parse(pathspec, "task")
-        ctx = _ctx or get_context()
-        super().__init__(pathspec, ctx, _run_row or {}, _namespace, _namespace_check)
-        if _run_row is None:
-            self._run_row = fetch_run(ctx, flow, run_id, self._visible_ns)
-        self._pathspec = f"{flow}/{self._run_row['run_id']}/{step}/{task_id}"
+        super().__init__(pathspec, _ctx or get_context(), _run_row, flow, run_id, _namespace, _namespace_check)
+        self._pathspec = f"{flow}/{self._run_row.run_id}/{step}/{task_id}"
         if _row is None:
-            _step = Step(f"{flow}/{run_id}/{step}", _ctx=ctx, _run_row=self._run_row, **self._ns())
+            _step = Step(f"{flow}/{run_id}/{step}", _ctx=self._ctx, _run_row=self._run_row, **self._ns())
             _row = _step[task_id]._row
-        self._row = _row
+        self._row: TaskRecord = _row
         self._step = _step
         self._refs: dict[str, ArtifactRef] | None = None
         self._data: TaskData | None = None
         self._attempts: list[Attempt] | None = None
-        self._metadata_rows: list[dict[str, Any]] | None = None
+        self._metadata_rows: list[TaskMetadataRecord] | None = None
         self._producers: dict[str, tuple[str, ...]] | None = None
 
     # -- position and status -------------------------------------------------------------------------
     @property
     def step_name(self) -> str:
         """The name of the task's step."""
-        return self._row["step"]
+        return self._row.step
 
     @property
     def parent(self) -> Step:
@@ -269,7 +265,7 @@ class Task(HasStatus, _InRun):
     @property
     def attempt(self) -> int:
         """The number of the task's latest attempt (0 for the first; retries count up)."""
-        return self._row.get("attempt") or 0
+        return self._row.attempt
 
     @property
     def current_attempt(self) -> int:
@@ -279,33 +275,33 @@ class Task(HasStatus, _InRun):
     @property
     def created_at(self) -> datetime:
         """When the task started."""
-        return to_datetime(self._row["created_at"])  # type: ignore[return-value]
+        return to_datetime(self._row.created_at)  # type: ignore[return-value]
 
     @property
     def finished_at(self) -> datetime | None:
         """When the task ended, or None while it runs."""
-        return to_datetime(self._row["finished_at"])
+        return to_datetime(self._row.finished_at)
 
     @property
     def foreach_stack(self) -> list[dict[str, Any]]:
         """The foreach frames the task is in, outermost first: {step, var, index, num_splits}."""
-        return [dict(frame) for frame in self._row["foreach_stack"]]
+        return [dict(frame) for frame in self._row.foreach_stack]
 
     @property
     def index(self) -> int | None:
         """The task's index in its innermost foreach, or None outside a foreach."""
-        stack = self._row["foreach_stack"]
+        stack = self._row.foreach_stack
         return stack[-1]["index"] if stack else None
 
     @property
     def origin_pathspec(self) -> str | None:
         """The task of an earlier run this one was cloned from by resume, or None when it ran here."""
-        return self._row.get("origin")
+        return self._row.origin
 
     @property
     def cached_from(self) -> str | None:
         """The pathspec of the task whose artifacts this one reused by a step-cache hit, or None when it ran."""
-        return self._row.get("cached_from")
+        return self._row.cached_from
 
     @property
     def runtime_name(self) -> str | None:
@@ -328,15 +324,15 @@ class Task(HasStatus, _InRun):
     @property
     def parent_task_pathspecs(self) -> list[str]:
         """Pathspecs of the tasks whose output this task started from (none for start)."""
-        return [f"{self.flow_name}/{self.run_id}/{parent}" for parent in self._row["parents"]]
+        return [f"{self.flow_name}/{self.run_id}/{parent}" for parent in self._row.parents]
 
     @property
     def child_task_pathspecs(self) -> list[str]:
         """Pathspecs of the tasks that started from this task's output (none for end)."""
-        me = f"{self.step_name}/{self._row['task_id']}"
+        me = f"{self.step_name}/{self._row.task_id}"
         rows = self._ctx.meta.tasks(self.flow_name, self.run_id)
         prefix = f"{self.flow_name}/{self.run_id}"
-        return [f"{prefix}/{row['step']}/{row['task_id']}" for row in rows if me in row["parents"]]
+        return [f"{prefix}/{row.step}/{row.task_id}" for row in rows if me in row.parents]
 
     @property
     def parent_tasks(self) -> list[Task]:
@@ -358,14 +354,14 @@ class Task(HasStatus, _InRun):
         A parameter read is a root (no producers); a task reused by resume or the step cache has the reads
         of the task that ran the code.
         """
-        reads = self._ctx.meta.task_reads(self.flow_name, self.run_id, self.step_name, self._row["task_id"])
+        reads = self._ctx.meta.task_reads(self.flow_name, self.run_id, self.step_name, self._row.task_id)
         return [ArtifactRead(r.name, r.key, r.producers, r.kind, r.source, self) for r in reads]
 
     def _artifact_producers(self) -> dict[str, tuple[str, ...]]:
         """Per artifact, the task pathspecs that first produced its value (queried once)."""
         if self._producers is None:
             self._producers = self._ctx.meta.artifact_producers(self.flow_name, self.run_id, self.step_name,
-                                                                self._row["task_id"])
+                                                                self._row.task_id)
         return self._producers
 
     def _related(self, pathspec: str) -> Task:
@@ -376,29 +372,29 @@ class Task(HasStatus, _InRun):
         return Task(pathspec, _ctx=self._ctx, _run_row=self._run_row if same_run else None, _namespace_check=False)
 
     # -- metadata -------------------------------------------------------------------------------------
-    def _metadata(self) -> list[dict[str, Any]]:
+    def _metadata(self) -> list[TaskMetadataRecord]:
         if self._metadata_rows is None:
             self._metadata_rows = self._ctx.meta.task_metadata(self.flow_name, self.run_id, self.step_name,
-                                                               self._row["task_id"])
+                                                               self._row.task_id)
         return self._metadata_rows
 
     @property
     def metadata(self) -> list[Metadata]:
         """Every metadata entry the task recorded, all attempts, oldest first (e.g. `attempt`, `origin-run-id`)."""
-        return [Metadata(row["field"], row["value"], int(row["ts"] * 1000), row["type"], self)
+        return [Metadata(row.field, row.value, int(row.ts * 1000), row.type, self)
                 for row in self._metadata()]
 
     @property
     def metadata_dict(self) -> dict[str, str]:
         """Each metadata field's latest value."""
-        return {row["field"]: row["value"] for row in self._metadata()}
+        return {row.field: row.value for row in self._metadata()}
 
     # -- attempts, logs, exception -------------------------------------------------------------------
     @property
     def attempts(self) -> list[Attempt]:
         """Every attempt of the task, first to latest."""
         if self._attempts is None:
-            rows = self._ctx.meta.attempts(self.flow_name, self.run_id, self.step_name, self._row["task_id"])
+            rows = self._ctx.meta.attempts(self.flow_name, self.run_id, self.step_name, self._row.task_id)
             self._attempts = [Attempt(row, self._ctx) for row in rows]
         return self._attempts
 
@@ -450,13 +446,13 @@ class Task(HasStatus, _InRun):
     def _all_refs(self) -> dict[str, ArtifactRef]:
         """Every artifact ref of the task, queried once."""
         if self._refs is None:
-            self._refs = self._ctx.meta.artifacts(self.flow_name, self.run_id, self.step_name, self._row["task_id"])
+            self._refs = self._ctx.meta.artifacts(self.flow_name, self.run_id, self.step_name, self._row.task_id)
         return self._refs
 
     def _ref(self, name: str) -> ArtifactRef:
         """One artifact's ref (via the step's one-query cache when reached from a step)."""
         if self._refs is None and self._step is not None:
-            ref = self._step._refs_for(name).get(self._row["task_id"])
+            ref = self._step._refs_for(name).get(self._row.task_id)
             if ref is not None:
                 return ref
         refs = self._all_refs()

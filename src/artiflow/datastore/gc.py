@@ -14,6 +14,11 @@ Safety beside runs and readers, with no lock shared with them:
   meanwhile; a use after the move finds it absent (a writer writes it again, the cache misses);
 - a run that started from a dropped run while gc was deleting it holds every blob back until next time.
 Two gc processes take turns on `<root>/gc.lock`; even without it the trash step keeps them apart.
+
+A backend that cannot take a blob aside atomically (S3: no rename, no delete conditioned on a last use) says
+`defers_deletes`: it moves the unused blobs to a trash (`set_aside`), where readers still find them, and a later
+gc deletes the trash entries no record names by then and that went there before its own cutoff
+(`settle_trash`); see datastore/s3gc.py for why that is safe. It needs no lock.
 """
 
 from __future__ import annotations
@@ -24,11 +29,15 @@ import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator
+from typing import TYPE_CHECKING, Callable, Iterable, Iterator
 
 from ..exceptions import ConfigError
 from .files import temp_grace_from_env
-from .storage import RECENT_USE_SECONDS, Storage
+from .storage import RECENT_USE_SECONDS, BlobInfo, Storage
+
+if TYPE_CHECKING:
+    from ..metadata import MetadataStore
+    from ..metadata.records import RunRecord
 
 # blobs used this recently are never deleted: covers clock skew, coarse file times, and blobs whose last use
 # did not touch them because they had been used less than RECENT_USE_SECONDS before
@@ -48,11 +57,11 @@ class Policy:
     keep_last: int | None = None
     older_than: float | None = None
 
-    def named(self, runs: list[dict[str, Any]], now: float) -> list[dict[str, Any]]:
+    def named(self, runs: list[RunRecord], now: float) -> list[RunRecord]:
         """The runs (given newest first) this policy would drop, before any protection."""
         if self.keep_last is not None:
             return runs[self.keep_last:]
-        return [run for run in runs if run["created_at"] < now - float(self.older_than)]  # type: ignore[arg-type]
+        return [run for run in runs if run.created_at < now - float(self.older_than)]  # type: ignore[arg-type]
 
 
 @dataclass(frozen=True)
@@ -71,7 +80,7 @@ class Plan:
 
     drop: dict[str, list[int]]
     kept: list[Kept]
-    writers: list[tuple[str, dict[str, Any]]]
+    writers: list[tuple[str, RunRecord]]
 
 
 @dataclass
@@ -87,23 +96,31 @@ class Outcome:
     temp_files: list[tuple[str, int]] = field(default_factory=list)
     trash_restored: int = 0
     held_back: str | None = None  # why no blob was deleted this time, if so
+    deferred: bool = False  # the backend defers deletes: blobs go to a trash, emptied by a later gc
+    blobs_set_aside: int = 0  # deferred: unused blobs moved to the trash this time
+    bytes_set_aside: int = 0
+    trash_recorded: int = 0  # deferred: trash entries put back because a record names them now
+    trash_waiting: int = 0  # deferred: trash entries too recent to delete yet
+    margin: float = MARGIN_SECONDS  # how long before the cutoff's start a blob must have last been used
+    trash: str = ""  # where the trash is, for messages
+    temp_noun: str = "stale temp file"  # what the backend's stale_temp_files are (S3: unfinished uploads)
 
     @property
     def temp_bytes(self) -> int:
         return sum(size for _, size in self.temp_files)
 
 
-def in_progress(run: dict[str, Any]) -> bool:
+def in_progress(run: RunRecord) -> bool:
     """A run whose runner is still going (a silent one, `lost`, counts as dead)."""
-    return run["status"] == "running" and not run.get("lost")
+    return run.status == "running" and not run.lost
 
 
-def may_still_write(run: dict[str, Any], now: float) -> bool:
+def may_still_write(run: RunRecord, now: float) -> bool:
     """A run in progress, or one whose runner went silent so recently that it may only be suspended."""
-    return in_progress(run) or (bool(run.get("lost")) and now - (run["heartbeat_at"] or 0) < LOST_GRACE_SECONDS)
+    return in_progress(run) or (run.lost and now - (run.heartbeat_at or 0) < LOST_GRACE_SECONDS)
 
 
-def make_plan(metadata: Any, flows: Iterable[str], policy: Policy, now: float) -> Plan:
+def make_plan(metadata: MetadataStore, flows: Iterable[str], policy: Policy, now: float) -> Plan:
     """Choose the runs to drop in `flows`, keeping those in progress, tagged keep, or linked from a kept run."""
     writers = [(flow, run) for flow in metadata.flows() for run in metadata.runs(flow) if may_still_write(run, now)]
     drop: dict[str, list[int]] = {}
@@ -116,17 +133,17 @@ def make_plan(metadata: Any, flows: Iterable[str], policy: Policy, now: float) -
     return Plan(drop, kept, writers)
 
 
-def _protect(metadata: Any, flow: str, runs: list[dict[str, Any]],
-             named: list[dict[str, Any]]) -> tuple[set[int], dict[int, str]]:
+def _protect(metadata: MetadataStore, flow: str, runs: list[RunRecord],
+             named: list[RunRecord]) -> tuple[set[int], dict[int, str]]:
     """Of the named runs, those that may go, and why each other one stays (links followed transitively)."""
     reasons: dict[int, str] = {}
     for run in named:
         if in_progress(run):
-            reasons[run["run_id"]] = "in progress"
-        elif KEEP_TAG in run["tags"] or KEEP_TAG in run["system_tags"]:
-            reasons[run["run_id"]] = f"tagged {KEEP_TAG}"
-    dropping = {run["run_id"] for run in named} - set(reasons)
-    queue = [run["run_id"] for run in runs if run["run_id"] not in dropping]
+            reasons[run.run_id] = "in progress"
+        elif KEEP_TAG in run.tags or KEEP_TAG in run.system_tags:
+            reasons[run.run_id] = f"tagged {KEEP_TAG}"
+    dropping = {run.run_id for run in named} - set(reasons)
+    queue = [run.run_id for run in runs if run.run_id not in dropping]
     seen = set(queue)
     while queue:
         keeper = queue.pop()
@@ -140,26 +157,27 @@ def _protect(metadata: Any, flow: str, runs: list[dict[str, Any]],
     return dropping, reasons
 
 
-def blob_cutoff(started: float, writers: list[tuple[str, dict[str, Any]]], margin: float = MARGIN_SECONDS) -> float:
+def blob_cutoff(started: float, writers: list[tuple[str, RunRecord]], margin: float = MARGIN_SECONDS) -> float:
     """Blobs last used before this may be deleted: gc's start or the oldest run that may still write, minus `margin`."""
-    return min([started, *(run["created_at"] for _, run in writers)]) - margin
+    return min([started, *(run.created_at for _, run in writers)]) - margin
 
 
-def referenced_keys(metadata: Any, storage: Storage) -> tuple[set[str], str | None]:
+def referenced_keys(metadata: MetadataStore, storage: Storage,
+                    without: dict[str, list[int]] | None = None) -> tuple[set[str], str | None]:
     """Every blob key a record names (logs' parts, cards' blobs, code snapshots' files included).
 
-    The second value says why the set may be incomplete (a code snapshot that cannot be read), if so:
-    then no blob may be deleted.
+    `without` leaves out the records of those runs (flow -> run ids). The second value says why the
+    set may be incomplete (a code snapshot that cannot be read), if so: then no blob may be deleted.
     """
     from ..runtime.output import log_blob_keys  # the format of a recorded log key is the runtime's
 
-    refs = metadata.blob_references()
-    keys = refs["artifact"] | refs["param"] | refs["environment"] | refs["code"]
-    for raw in refs["log"]:
+    refs = metadata.blob_references(without)
+    keys = refs.artifact | refs.param | refs.environment | refs.code
+    for raw in refs.log:
         keys.update(log_blob_keys(raw))
-    for raw in refs["card"]:
+    for raw in refs.card:
         keys.update(_card_keys(raw))
-    for code_key in sorted(refs["code"]):
+    for code_key in sorted(refs.code):
         files, problem = _code_file_keys(storage, code_key)
         if problem:
             return keys, problem
@@ -195,20 +213,27 @@ def _code_file_keys(storage: Storage, code_key: str) -> tuple[list[str], str | N
     return files, None
 
 
-def collect(metadata: Any, storage: Storage, flows: Iterable[str], policy: Policy, dry_run: bool = False,
-            margin: float = MARGIN_SECONDS) -> Outcome:
+def collect(metadata: MetadataStore, storage: Storage, flows: Iterable[str], policy: Policy, dry_run: bool = False,
+            margin: float | None = None) -> Outcome:
     """Drop the runs the policy names (but the protected ones), then delete every blob no record needs.
 
-    In a dry run nothing changes: the references are read from a scratch copy of the metadata without
-    the dropped runs, and the blobs and temp files that would go are only counted.
+    In a dry run nothing changes: the references are read leaving out the records of the runs that
+    would be dropped, and the blobs and temp files that would go are only counted. Runs are judged by
+    the metadata store's clock; blobs by this machine's (their files' times are local; S3's are its
+    own, which the S3 backend's larger margin covers). `margin`: default the backend's
+    `gc_margin_seconds`, else MARGIN_SECONDS.
     """
     require_gc_support(storage)
     started = time.time()
     restored = 0 if dry_run else storage.restore_trash()
-    plan = make_plan(metadata, list(flows), policy, started)
-    outcome = Outcome(plan, dry_run, blob_cutoff(started, plan.writers, margin), trash_restored=restored)
+    plan = make_plan(metadata, list(flows), policy, metadata.now())
+    if margin is None:
+        margin = float(getattr(storage, "gc_margin_seconds", MARGIN_SECONDS))
+    outcome = Outcome(plan, dry_run, blob_cutoff(started, plan.writers, margin), trash_restored=restored,
+                      deferred=defers_deletes(storage), margin=margin, trash=f"{storage.describe()}/trash/",
+                      temp_noun=getattr(storage, "stale_temp_noun", Outcome.temp_noun))
     if dry_run:
-        refs, outcome.held_back = _references_without(metadata, storage, plan)
+        refs, outcome.held_back = referenced_keys(metadata, storage, plan.drop)
     else:
         for flow, run_ids in plan.drop.items():
             if run_ids:
@@ -216,82 +241,79 @@ def collect(metadata: Any, storage: Storage, flows: Iterable[str], policy: Polic
         refs, outcome.held_back = referenced_keys(metadata, storage)  # read after the deletes, before the listing
         outcome.held_back = outcome.held_back or _started_on_dropped(metadata, plan)
     if outcome.held_back is None:
-        sweep_blobs(storage, refs, outcome)
+        (sweep_deferred if outcome.deferred else sweep_blobs)(storage, refs, outcome)
     outcome.temp_files = storage.stale_temp_files(temp_grace_from_env(), remove=not dry_run)
     return outcome
 
 
-def _started_on_dropped(metadata: Any, plan: Plan) -> str | None:
+def _started_on_dropped(metadata: MetadataStore, plan: Plan) -> str | None:
     """Why no blob may go now if a run in progress depends on a run just dropped (it started on it during gc)."""
     for flow, run_ids in plan.drop.items():
         if not run_ids:
             continue
         for run in filter(in_progress, metadata.runs(flow)):
-            hit = set(run_ids) & metadata.linked_runs(flow, run["run_id"])
+            hit = set(run_ids) & metadata.linked_runs(flow, run.run_id)
             if hit:
-                return (f"run {flow}/{run['run_id']} started during gc from dropped run {min(hit)}; the blobs "
+                return (f"run {flow}/{run.run_id} started during gc from dropped run {min(hit)}; the blobs "
                         f"of the dropped runs are left for the next gc, which keeps those it still uses")
     return None
 
 
 def sweep_blobs(storage: Storage, refs: set[str], outcome: Outcome) -> None:
     """Delete (or count, in a dry run) each unreferenced blob last used before the cutoff."""
-    for blob in storage.iter_blobs():
-        if blob.key in refs:
-            continue
-        if blob.mtime >= outcome.cutoff:
-            outcome.blobs_recent += 1
-            continue
+    for blob in unused_blobs(storage, refs, outcome):
         freed = blob.size if outcome.dry_run else storage.remove_if_unused(blob.key, outcome.cutoff)
         if freed is not None:
             outcome.blobs_deleted += 1
             outcome.bytes_freed += freed
 
 
-def _references_without(metadata: Any, storage: Storage, plan: Plan) -> tuple[set[str], str | None]:
-    """The blob references once the planned runs are gone, read from a scratch copy of the metadata store."""
-    import shutil
-    import sqlite3
-    import tempfile
+def sweep_deferred(storage: Storage, refs: set[str], outcome: Outcome) -> None:
+    """A deferring backend: empty the trash of what an earlier gc put there and no record names, put back what
+    one does; then move this time's unreferenced blobs last used before the cutoff to the trash."""
+    settled = storage.settle_trash(refs, outcome.cutoff, outcome.dry_run)  # type: ignore[attr-defined]
+    outcome.blobs_deleted, outcome.bytes_freed = settled.deleted, settled.freed
+    outcome.trash_recorded, outcome.trash_waiting = settled.restored, settled.waiting
+    unused = unused_blobs(storage, refs, outcome)
+    if outcome.dry_run:
+        sizes = [blob.size for blob in unused]
+        outcome.blobs_set_aside, outcome.bytes_set_aside = len(sizes), sum(sizes)
+    else:
+        outcome.blobs_set_aside, outcome.bytes_set_aside = storage.set_aside(unused)  # type: ignore[attr-defined]
 
-    conn = getattr(metadata, "conn", None)
-    if not isinstance(conn, sqlite3.Connection):
-        raise ConfigError("artiflow gc --dry-run needs the local SQLite metadata store (ARTIFLOW_METADATA_URL "
-                          "sqlite:///...); run it without --dry-run, or against the SQLite store.")
-    folder = Path(tempfile.mkdtemp(prefix="artiflow-gc-dry-run-"))
-    try:
-        copy = sqlite3.connect(folder / "metadata.db")
-        try:
-            conn.backup(copy)
-        finally:
-            copy.close()
-        scratch = type(metadata)(folder / "metadata.db")
-        try:
-            for flow, run_ids in plan.drop.items():
-                if run_ids:
-                    scratch.delete_runs(flow, run_ids)
-            return referenced_keys(scratch, storage)
-        finally:
-            scratch.close()
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
+
+def unused_blobs(storage: Storage, refs: set[str], outcome: Outcome) -> Iterator[BlobInfo]:
+    """The stored blobs no record names and last used before the cutoff (those used since are counted as recent)."""
+    for blob in storage.iter_blobs():
+        if blob.key in refs:
+            continue
+        if blob.mtime >= outcome.cutoff:
+            outcome.blobs_recent += 1
+            continue
+        yield blob
+
+
+def defers_deletes(storage: Storage) -> bool:
+    """Whether the backend's gc moves blobs to a trash that a later gc empties (S3), not deleting at once."""
+    return bool(getattr(storage, "defers_deletes", False))
 
 
 def require_gc_support(storage: Storage) -> None:
-    """Refuse a datastore whose backend cannot keep gc's contract (mark blobs used on `exists`/`get`), e.g. S3."""
+    """Refuse a datastore whose backend cannot keep gc's contract (its `supports_gc` is not true)."""
     if getattr(storage, "supports_gc", False):
         return
     where = storage.describe()
-    if where.startswith("s3://"):
-        raise ConfigError(
-            f"artiflow gc supports local datastores in this version: the datastore at {where} is on S3, whose "
-            f"objects have no last-use time artiflow can update cheaply, so gc could not tell a blob a running "
-            f"task just reused from garbage. Use an S3 lifecycle rule instead: abort incomplete multipart uploads "
-            f"and expire {where}/quarantine/ after a few days; expire {where}/blobs/ by age only if losing the "
-            f"artifacts of runs older than that is acceptable (blobs are shared between runs).")
-    raise ConfigError(f"artiflow gc supports local datastores in this version: the storage backend of the "
-                      f"datastore at {where} does not support gc (its `supports_gc` is not true). Clean it with "
-                      f"the tools of that store, or set ARTIFLOW_DATASTORE_ROOT to a local folder.")
+    raise ConfigError(f"artiflow gc supports local and S3 datastores: the storage backend of the datastore at "
+                      f"{where} does not support gc (its `supports_gc` is not true). Clean it with the tools of "
+                      f"that store, or set ARTIFLOW_DATASTORE_ROOT to a local folder or an s3:// URL.")
+
+
+def taking_turns(storage: Storage, on_wait: Callable[[str], None]) -> contextlib.AbstractContextManager[None]:
+    """What keeps two gcs of one datastore apart: the local lock file; nothing for a deferring backend, whose
+    trash entries are each gc's own."""
+    if defers_deletes(storage):
+        return contextlib.nullcontext()
+    return exclusive(lock_path(storage), on_wait)
 
 
 def lock_path(storage: Storage) -> Path:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator
 
 from ..exceptions import ConfigError
+from . import s3gc
 from .chunks import byte_view
 from .s3errors import BOTO3_MISSING, error_code, is_missing, translate
 from .s3parts import ObjectChanged, download, upload_multipart
@@ -24,11 +25,18 @@ if TYPE_CHECKING:
     from ..config import Config
 
 DEFAULT_MULTIPART_BYTES = 64 << 20  # blobs this big or bigger go as multipart uploads
+# blobs smaller than this are PUT without a HEAD first: a PUT of bytes already stored is harmless (the same key
+# has the same content), and costs one request, as the HEAD would; bigger ones are worth not re-sending
+UNASKED_PUT_BYTES = 256 << 10
 PART_BYTES = 8 << 20  # the size of an upload part (at most; as boto3's transfers use)
 RANGE_BYTES = 16 << 20  # the size of a ranged read (at most): fewer requests, each still quick
 MIN_PART_BYTES = 5 << 20  # S3's smallest part (but the last)
 MAX_PARTS = 10_000  # S3's most parts in one upload
 DEFAULT_MAX_ATTEMPTS = 8
+# gc deletes only what went unused (or to the trash) this long before it started: S3's clock and this machine's may
+# differ by up to 15 minutes (AWS refuses requests signed further off), and S3 times are whole seconds (so at
+# least 1 s, which ARTIFLOW_S3_GC_MARGIN_SECONDS may set, e.g. in tests)
+DEFAULT_GC_MARGIN_SECONDS = 1200
 DEFAULT_CONCURRENCY = 10
 READ_ATTEMPTS_ON_CHANGE = 3  # whole re-reads of an object replaced while it was being read
 
@@ -41,14 +49,17 @@ class S3Settings:
     multipart_bytes: int = DEFAULT_MULTIPART_BYTES
     max_attempts: int = DEFAULT_MAX_ATTEMPTS
     concurrency: int = DEFAULT_CONCURRENCY
+    gc_margin_seconds: int = DEFAULT_GC_MARGIN_SECONDS
 
     @classmethod
     def from_env(cls, endpoint_url: str | None) -> S3Settings:
-        """The settings of this process: ARTIFLOW_S3_MULTIPART_BYTES, _MAX_ATTEMPTS, _CONCURRENCY (+ the endpoint)."""
+        """The settings of this process: ARTIFLOW_S3_MULTIPART_BYTES, _MAX_ATTEMPTS, _CONCURRENCY,
+        _GC_MARGIN_SECONDS (+ the endpoint)."""
         return cls(endpoint_url=endpoint_url,
                    multipart_bytes=_positive_int("ARTIFLOW_S3_MULTIPART_BYTES", DEFAULT_MULTIPART_BYTES),
                    max_attempts=_positive_int("ARTIFLOW_S3_MAX_ATTEMPTS", DEFAULT_MAX_ATTEMPTS),
-                   concurrency=_positive_int("ARTIFLOW_S3_CONCURRENCY", DEFAULT_CONCURRENCY))
+                   concurrency=_positive_int("ARTIFLOW_S3_CONCURRENCY", DEFAULT_CONCURRENCY),
+                   gc_margin_seconds=_positive_int("ARTIFLOW_S3_GC_MARGIN_SECONDS", DEFAULT_GC_MARGIN_SECONDS))
 
     def part_bytes(self, size: int) -> int:
         """The upload part size for a blob of `size` bytes: PART_BYTES (no more than the threshold, no less than
@@ -86,10 +97,13 @@ def parse_root(root: str) -> tuple[str, str]:
 
 
 class S3Storage:
-    """Blobs in an S3 bucket under a prefix. One boto3 client per process: a task forked from the runner makes
-    its own (from the runner's session, which is cheap), never the parent's, whose connections it shares."""
+    """Blobs in an S3 bucket under a prefix. One boto3 client per process: a task forked from the runner never
+    uses the parent's client, whose connections it would share, but a spare one the parent made and never used
+    (so it has no connection yet), which saves each task the ~10 ms of making a client."""
 
-    supports_gc = False  # S3 objects have no last-use time to update cheaply: see gc.require_gc_support
+    supports_gc = True
+    defers_deletes = True  # gc moves unused blobs to a trash and deletes them at a later gc: see s3gc.py
+    stale_temp_noun = "unfinished multipart upload"  # what stale_temp_files finds
 
     def __init__(self, bucket: str, prefix: str = "", settings: S3Settings | None = None) -> None:
         self.bucket = bucket
@@ -98,6 +112,8 @@ class S3Storage:
         self._boto3 = _import_boto3(self.describe())
         self._session: Any = None
         self._client_of: tuple[int, Any] | None = None  # (pid, client)
+        self._spare: tuple[int, Any] | None = None  # (pid of its maker, which never uses it; a client)
+        self.gc_margin_seconds = float(self.settings.gc_margin_seconds)
 
     @classmethod
     def from_root(cls, root: str, config: Config) -> S3Storage:
@@ -126,13 +142,38 @@ class S3Storage:
     def _under(self, *parts: str) -> str:
         return "/".join((self.prefix, *parts) if self.prefix else parts)
 
+    def blobs_prefix(self) -> str:
+        """The S3 key prefix of every blob: `<prefix>/blobs/`."""
+        return self._under("blobs", "")
+
+    def trash_prefix(self) -> str:
+        """The S3 key prefix of the blobs a gc moved aside: `<prefix>/trash/`."""
+        return self._under("trash", "")
+
+    def trash_name(self, key: str, stamp: str) -> str:
+        """The S3 key of one trash entry of a blob: `<prefix>/trash/<key>.<stamp>` (each gc stamps its own)."""
+        return self._under("trash", f"{key}.{stamp}")
+
     # -- the client -------------------------------------------------------------------------------
     def client(self) -> Any:
-        """This process's boto3 client (made again after a fork: sockets must not be shared with the parent)."""
+        """This process's boto3 client (another after a fork: sockets must not be shared with the parent)."""
         pid = os.getpid()
         if self._client_of is None or self._client_of[0] != pid:
-            self._client_of = (pid, self._new_client())
+            self._client_of = (pid, self._spare_for(pid) or self._new_client())
         return self._client_of[1]
+
+    def _spare_for(self, pid: int) -> Any:
+        """The spare client, taken by a process forked from its maker (the first to make a client makes it:
+        it is the runner whose tasks are forked); None in the maker itself and once taken."""
+        if self._spare is None:
+            if self._client_of is None:  # the first client of this storage: the one that forks tasks
+                self._spare = (pid, self._new_client())
+            return None
+        maker, spare = self._spare
+        if maker == pid:
+            return None
+        self._spare = None  # used from now on: a process forked from this one must not take it too
+        return spare
 
     def _new_client(self) -> Any:
         """A client with botocore's standard retries (throttling, 5xx, dropped connections, with backoff)."""
@@ -160,6 +201,10 @@ class S3Storage:
             raise translate(exc, operation, what, self) from exc
 
     # -- Storage ----------------------------------------------------------------------------------
+    def cheaper_to_put(self, size: int) -> bool:
+        """Whether a blob of `size` bytes is better PUT again than asked about first (one request, not two)."""
+        return size < UNASKED_PUT_BYTES
+
     def exists(self, key: str, size: int | None = None) -> bool:
         """Whether the blob is stored whole (HeadObject; with the given size). S3 keeps no last-use time to mark."""
         with self._calling("HeadObject", f"blob {key}"):
@@ -187,11 +232,22 @@ class S3Storage:
                                  self.settings.concurrency)
 
     def get(self, key: str) -> memoryview:
-        """The blob's bytes in a writable buffer (large: ranged GETs in parallel); FileNotFoundError if absent."""
-        return self._read(self.object_name(key), f"blob {key}")
+        """The blob's bytes in a writable buffer (large: ranged GETs in parallel); FileNotFoundError if absent.
 
-    def _read(self, name: str, what: str) -> memoryview:
+        A blob a gc moved to the trash while a run still relied on it is read from there (and put back).
+        """
+        try:
+            return self.download(self.object_name(key))
+        except FileNotFoundError:
+            with self._calling("read from the trash", f"blob {key}"):
+                found = s3gc.read_from_trash(self, key)
+            if found is None:
+                raise
+            return found
+
+    def download(self, name: str) -> memoryview:
         """An object's bytes; one replaced while being read (a rewrite after quarantine) is read again whole."""
+        what = f"object {name}"
         for _ in range(READ_ATTEMPTS_ON_CHANGE):
             with self._calling("download", what):
                 try:
@@ -256,22 +312,48 @@ class S3Storage:
 
     def quarantined_copies(self, key: str) -> list[str]:
         """Where the bad copies of a blob moved aside so far are (`s3://...`), oldest first."""
-        names = [item["Key"] for item in self._listing(self._under("quarantine", f"{key}."))]
+        names = [item["Key"] for item in self.listing(self._under("quarantine", f"{key}."))]
         return [f"s3://{self.bucket}/{name}" for name in sorted(names)]
 
     def batch(self) -> contextlib.AbstractContextManager[None]:
         """Nothing to group: an S3 write is durable when its request returns."""
         return contextlib.nullcontext()
 
+    # -- gc: iter_blobs lists, gc.py decides, s3gc moves aside and deletes (its docstring says why it is safe) --
     def iter_blobs(self) -> Iterator[BlobInfo]:
         """Every stored blob with its size and upload time (objects not named by a key are skipped)."""
-        start = len(self._under("blobs", ""))
-        for item in self._listing(self._under("blobs", "")):
+        start = len(self.blobs_prefix())
+        for item in self.listing(self.blobs_prefix()):
             key = item["Key"][start:].replace("/", "", 1)
             if KEY_PATTERN.fullmatch(key):
                 yield BlobInfo(key, item["Size"], item["LastModified"].timestamp())
 
-    def _listing(self, prefix: str) -> Iterator[dict]:
+    def set_aside(self, blobs: Iterable[BlobInfo]) -> tuple[int, int]:
+        """Move unused blobs to the trash (copies, then batched deletes); (blobs moved, bytes)."""
+        with self._calling("move to the trash", "unused blobs"):
+            return s3gc.set_aside(self, blobs)
+
+    def settle_trash(self, refs: set[str], cutoff: float, dry_run: bool = False) -> s3gc.TrashSettled:
+        """Put back the trash entries a record names; delete the others that went there before `cutoff`."""
+        with self._calling("empty the trash", f"{self.describe()}/trash/"):
+            return s3gc.settle_trash(self, refs, cutoff, dry_run)
+
+    def restore_trash(self) -> int:
+        """Nothing at a gc's start: on S3 the trash is judged once the references are read (settle_trash)."""
+        return 0
+
+    def stale_temp_files(self, grace: float, remove: bool) -> list[tuple[str, int]]:
+        """Multipart uploads never completed, begun over `grace` seconds ago (aborted when `remove`)."""
+        with self._calling("clean up", "unfinished multipart uploads"):
+            return s3gc.abandoned_uploads(self, grace, remove)
+
+    def failure(self, operation: str, what: str, code: str, message: str) -> Exception:
+        """The artiflow error of a request that S3 answered with an error inside a 200 (DeleteObjects' Errors)."""
+        from botocore.exceptions import ClientError
+
+        return translate(ClientError({"Error": {"Code": code, "Message": message}}, operation), operation, what, self)
+
+    def listing(self, prefix: str) -> Iterator[dict]:
         """The objects under `prefix`, page by page (ListObjectsV2)."""
         with self._calling("ListObjectsV2", f"prefix {prefix}"):
             for page in self.client().get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix):

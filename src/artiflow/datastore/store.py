@@ -101,12 +101,19 @@ class ContentStore:
         A failed write (a full disk) raises an ArtifactError about `what`; nothing half-written is left.
         """
         key = content_key(chunks)
-        if not self.storage.exists(key, stored_size(chunks)):
+        size = stored_size(chunks)
+        if self._put_unasked(size) or not self.storage.exists(key, size):
             try:
                 self.storage.put(key, chunks)
             except OSError as exc:
-                raise ArtifactError(_write_failure(what, stored_size(chunks), self.storage.describe(), exc)) from exc
+                raise ArtifactError(_write_failure(what, size, self.storage.describe(), exc)) from exc
         return key
+
+    def _put_unasked(self, size: int) -> bool:
+        """Whether to write a blob of `size` bytes without asking first if it is stored: a backend whose
+        `cheaper_to_put(size)` says so (S3: a small PUT costs one request, as the HEAD it saves would)."""
+        cheaper = getattr(self.storage, "cheaper_to_put", None)
+        return cheaper is not None and cheaper(size)
 
     def get_bytes(self, key: str, artifact: str | None = None, pathspec: str | None = None) -> memoryview:
         """A blob's bytes, verified against its key (one xxh3 pass); a corrupt blob is quarantined, then reported."""

@@ -15,10 +15,14 @@ import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import Any, Iterable
+from typing import TYPE_CHECKING, Any, Iterable
 
 from ..exceptions import ArtiflowException
 from .environment import load_environment, store_environment
+
+if TYPE_CHECKING:
+    from ..metadata import MetadataStore
+    from ..metadata.records import RunRecord
 
 FORMAT = 1
 INSTALLED_FOLDERS = frozenset({"site-packages", "dist-packages"})
@@ -147,7 +151,7 @@ def flow_file_of(flow_cls: type) -> str | None:
     return path if isinstance(path, str) and os.path.isfile(path) else None
 
 
-def record_run_code(store: Any, metadata: Any, flow_cls: type, run_id: int) -> None:
+def record_run_code(store: Any, metadata: MetadataStore, flow_cls: type, run_id: int) -> None:
     """Store the run's code and environment and note their keys on the run (called as the run starts).
 
     Both are cheap (a millisecond or two: package versions come from folder names, new blobs are
@@ -242,13 +246,13 @@ def load_code(store: Any, code_key: str) -> CodeSnapshot:
     return CodeSnapshot(code_key, manifest["flow_file"], blobs)
 
 
-def code_of_run(store: Any, run_row: dict[str, Any]) -> CodeSnapshot | None:
+def code_of_run(store: Any, run_row: RunRecord) -> CodeSnapshot | None:
     """A run's code snapshot, or None for a run stored before artiflow kept code."""
-    key = run_row.get("code_key")
+    key = run_row.code_key
     return load_code(store, key) if key else None
 
 
-def environment_of_run(store: Any, run_row: dict[str, Any]) -> dict[str, Any] | None:
+def environment_of_run(store: Any, run_row: RunRecord) -> dict[str, Any] | None:
     """A run's environment dict, or None for a run stored before artiflow kept it."""
-    key = run_row.get("environment_key")
+    key = run_row.environment_key
     return load_environment(store, key) if key else None

@@ -9,9 +9,13 @@ from __future__ import annotations
 import difflib
 import json
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .code import CodeSnapshot, code_of_run, environment_of_run
+
+if TYPE_CHECKING:
+    from ..metadata import MetadataStore
+    from ..metadata.records import RunRecord
 
 TaskSlot = tuple[str, tuple[int, ...], int]  # (step, foreach indices, n-th task with those in the step)
 ENVIRONMENT_FIELDS = ("python", "implementation", "platform", "machine", "artiflow")
@@ -70,19 +74,19 @@ class RunDiff:
 
 
 # -- artifacts ---------------------------------------------------------------------------------------
-def task_slots(meta: Any, flow: str, run_id: int) -> dict[tuple[str, int], TaskSlot]:
+def task_slots(meta: MetadataStore, flow: str, run_id: int) -> dict[tuple[str, int], TaskSlot]:
     """Each task of a run, (step, task_id), by the slot that names it in any run of the flow."""
     slots: dict[tuple[str, int], TaskSlot] = {}
     seen: dict[tuple[str, tuple[int, ...]], int] = {}
     for row in meta.tasks(flow, run_id):
-        indices = tuple(int(frame["index"]) for frame in row["foreach_stack"])
-        nth = seen.get((row["step"], indices), 0)
-        seen[(row["step"], indices)] = nth + 1
-        slots[(row["step"], row["task_id"])] = (row["step"], indices, nth)
+        indices = tuple(int(frame["index"]) for frame in row.foreach_stack)
+        nth = seen.get((row.step, indices), 0)
+        seen[(row.step, indices)] = nth + 1
+        slots[(row.step, row.task_id)] = (row.step, indices, nth)
     return slots
 
 
-def artifact_keys(meta: Any, flow: str, run_id: int) -> dict[TaskSlot, dict[str, str]]:
+def artifact_keys(meta: MetadataStore, flow: str, run_id: int) -> dict[TaskSlot, dict[str, str]]:
     """Every artifact's content key in a run, by task slot and name."""
     slots = task_slots(meta, flow, run_id)
     keys: dict[TaskSlot, dict[str, str]] = {}
@@ -92,7 +96,7 @@ def artifact_keys(meta: Any, flow: str, run_id: int) -> dict[TaskSlot, dict[str,
     return keys
 
 
-def compare_artifacts(meta: Any, a: tuple[str, int], b: tuple[str, int]) -> list[ArtifactChange]:
+def compare_artifacts(meta: MetadataStore, a: tuple[str, int], b: tuple[str, int]) -> list[ArtifactChange]:
     """Every artifact of run A and run B (each `(flow, run_id)`), matched by task slot and name, in run order."""
     keys_a, keys_b = artifact_keys(meta, *a), artifact_keys(meta, *b)
     rank = step_ranks(meta, a, b)
@@ -106,12 +110,12 @@ def compare_artifacts(meta: Any, a: tuple[str, int], b: tuple[str, int]) -> list
     return changes
 
 
-def step_ranks(meta: Any, *runs: tuple[str, int]) -> dict[str, int]:
+def step_ranks(meta: MetadataStore, *runs: tuple[str, int]) -> dict[str, int]:
     """Each step's place in the order the runs' first tasks started (the first run's steps, then new ones)."""
     order: dict[str, int] = {}
     for flow, run_id in runs:
         for row in meta.tasks(flow, run_id):
-            order.setdefault(row["step"], len(order))
+            order.setdefault(row.step, len(order))
     return order
 
 
@@ -130,11 +134,11 @@ def step_diffs(changes: list[ArtifactChange]) -> list[StepDiff]:
 
 
 # -- parameters, code, environment ----------------------------------------------------------------------
-def _shown_value(store: Any, row: dict[str, Any], name: str) -> Any:
+def _shown_value(store: Any, row: RunRecord, name: str) -> Any:
     """A parameter's value as the run shows it (a constant or config is read from its blob), or None."""
-    if name in row["params"]:
-        return row["params"][name]
-    ref = row["param_refs"].get(name)
+    if name in row.params:
+        return row.params[name]
+    ref = row.param_refs.get(name)
     if ref is None:
         return None
     try:
@@ -149,10 +153,10 @@ def _key(refs: dict[str, Any], name: str) -> str | None:
     return None if ref is None else ref.key
 
 
-def parameter_changes(store: Any, row_a: dict[str, Any], row_b: dict[str, Any]) -> dict[str, tuple[Any, Any]]:
+def parameter_changes(store: Any, row_a: RunRecord, row_b: RunRecord) -> dict[str, tuple[Any, Any]]:
     """Parameters, constants and configs whose stored values differ (by content key), with both values."""
-    refs_a, refs_b = row_a["param_refs"], row_b["param_refs"]
-    names = sorted(set(refs_a) | set(refs_b) | set(row_a["params"]) | set(row_b["params"]))
+    refs_a, refs_b = row_a.param_refs, row_b.param_refs
+    names = sorted(set(refs_a) | set(refs_b) | set(row_a.params) | set(row_b.params))
     differ = [n for n in names if n != "name" and _key(refs_a, n) != _key(refs_b, n)]
     return {n: (_shown_value(store, row_a, n), _shown_value(store, row_b, n)) for n in differ}
 
@@ -179,14 +183,14 @@ def package_changes(env_a: dict[str, Any], env_b: dict[str, Any]) -> dict[str, t
             if pkgs_a.get(name) != pkgs_b.get(name)}
 
 
-def diff_runs(store: Any, meta: Any, row_a: dict[str, Any], row_b: dict[str, Any]) -> RunDiff:
-    """Compare two runs (their metadata rows) in full."""
-    a, b = f"{row_a['flow']}/{row_a['run_id']}", f"{row_b['flow']}/{row_b['run_id']}"
+def diff_runs(store: Any, meta: MetadataStore, row_a: RunRecord, row_b: RunRecord) -> RunDiff:
+    """Compare two runs (their metadata records) in full."""
+    a, b = row_a.pathspec, row_b.pathspec
     code_a, code_b = code_of_run(store, row_a), code_of_run(store, row_b)
     env_a, env_b = environment_of_run(store, row_a), environment_of_run(store, row_b)
     both_code = code_a is not None and code_b is not None
     both_env = env_a is not None and env_b is not None
-    changes = compare_artifacts(meta, (row_a["flow"], row_a["run_id"]), (row_b["flow"], row_b["run_id"]))
+    changes = compare_artifacts(meta, (row_a.flow, row_a.run_id), (row_b.flow, row_b.run_id))
     return RunDiff(
         a=a, b=b,
         parameters=parameter_changes(store, row_a, row_b),

@@ -18,10 +18,13 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, field
-from typing import Any, Iterable, Iterator
+from typing import TYPE_CHECKING, Any, Iterable, Iterator
 
 from ..exceptions import ArtiflowException
 from .records import ARTIFACT as READ_ARTIFACT, CLIENT, FOREACH, Producers, Read
+
+if TYPE_CHECKING:
+    from ..metadata import MetadataStore
 
 TASK, ARTIFACT, PARAMETER = "task", "artifact", "parameter"   # node kinds
 PRODUCED, READ = "produced", "read"                             # edge kinds
@@ -155,7 +158,7 @@ class LineageGraph:
 
 
 # -- the walk ---------------------------------------------------------------------------------------------
-def build_lineage(meta: Any, subject: str, key: str, producers: Producers, depth: int | None = None) -> LineageGraph:
+def build_lineage(meta: MetadataStore, subject: str, key: str, producers: Producers, depth: int | None = None) -> LineageGraph:
     """The lineage graph of artifact `subject` (value `key`, first produced by `producers`), `depth` task levels back.
 
     Reads are fetched one level at a time, and each task's only once (the DAG of a foreach shares
@@ -188,7 +191,7 @@ def check_depth(depth: object) -> None:
                        f"back to the roots; got {depth!r}.")
 
 
-def task_reads(meta: Any, tasks: Iterable[str]) -> dict[str, list[Read]]:
+def task_reads(meta: MetadataStore, tasks: Iterable[str]) -> dict[str, list[Read]]:
     """The recorded reads of each task pathspec (none for a task that recorded none)."""
     found = {}
     for pathspec in tasks:

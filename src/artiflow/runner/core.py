@@ -39,7 +39,7 @@ SETTING_PREFIXES = ("ARTIFLOW_", "METAFLOW_")
 COMMAND_OPTIONS = {
     "tags": "--tag", "tag": "--tag", "max_workers": "--max-workers", "max_num_splits": "--max-num-splits",
     "decospecs": "--with", "with_": "--with", "with": "--with", "origin_run_id": "--origin-run-id", "cache": "--cache",
-    "no_cache": "--no-cache",
+    "no_cache": "--no-cache", "executor": "--executor", "dask_scheduler": "--dask-scheduler",
 }
 RESUME_STEP_KEYWORDS = ("step_to_rerun", "step")
 
@@ -597,7 +597,7 @@ class Runner:
         context = self._client_context()
         for name in self._flow_names:
             row = context.meta.run(name, run_id)
-            if row is not None and row["created_at"] >= child.started_at - 1:
+            if row is not None and row.created_at >= child.started_at - 1:
                 return self._fetch_run(name, run_id)
         names = ", ".join(self._flow_names) or "none"
         raise RunnerError(f"{child.shown_command()} started run {run_id}, but no flow class of {self.flow_file} "

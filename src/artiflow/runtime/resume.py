@@ -8,13 +8,20 @@ ones and everything after it run again.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from ..datastore import ArtifactRef
 from ..exceptions import CommandError
 from ..flowspec import Frame
 from ..graph import FlowGraph
-from ..metadata import SQLiteMetadata
+from ..lineage.records import Producers
+
+if TYPE_CHECKING:
+    from ..metadata import MetadataStore
+    from ..metadata.records import RunRecord, TaskRecord
+
+# an origin task to reuse: its record, its artifacts and their producers
+Reusable = tuple["TaskRecord", dict[str, ArtifactRef], dict[str, Producers]]
 
 
 def descendants(graph: FlowGraph, steps: set[str], include_self: bool) -> set[str]:
@@ -43,11 +50,11 @@ def _place(step: str, indices: tuple[int, ...] | list) -> tuple:
 class ResumePlan:
     """The origin run's reusable tasks, and the steps that must run again."""
 
-    def __init__(self, metadata: SQLiteMetadata, graph: FlowGraph, origin: dict[str, Any], step: str | None) -> None:
+    def __init__(self, metadata: MetadataStore, graph: FlowGraph, origin: RunRecord, step: str | None) -> None:
         self.origin = origin
-        flow, run_id = origin["flow"], origin["run_id"]
+        flow, run_id = origin.flow, origin.run_id
         tasks = metadata.tasks(flow, run_id)
-        incomplete = {t["step"] for t in tasks if t["status"] != "succeeded"}  # a caught failure runs again
+        incomplete = {t.step for t in tasks if t.status != "succeeded"}  # a caught failure runs again
         if step is not None:
             if step not in graph:
                 raise CommandError(f"resume {step}: the flow {graph.name} has no step '{step}'; its steps are: "
@@ -55,7 +62,7 @@ class ResumePlan:
             self.rerun = descendants(graph, {step}, include_self=True)
             self.resume_point = step
         else:
-            if origin["status"] == "succeeded" and not incomplete:
+            if origin.status == "succeeded" and not incomplete:
                 raise CommandError(
                     f"Run {flow}/{run_id} succeeded: there is nothing to resume. To run again from a step, name "
                     f"it: resume STEP (e.g. resume {next(iter(graph)).name}).")
@@ -66,26 +73,23 @@ class ResumePlan:
             order = [n.name for n in graph]
             self.resume_point = min(failed, key=order.index) if failed else None
         artifacts = metadata.artifacts_of_run(flow, run_id)
-        logs = metadata.last_logs_of_run(flow, run_id)
         producers = metadata.producers_of_run(flow, run_id)
-        for task in tasks:
-            task["logs"] = logs.get((task["step"], task["task_id"]), (None, None))
-            task["producers"] = producers.get((task["step"], task["task_id"]), {})
         # a place (step, foreach indices) holds one task per visit: several when a switch loops back
-        self.reusable: dict[tuple, list[tuple[dict[str, Any], dict[str, ArtifactRef]] | None]] = {}
-        for t in sorted(tasks, key=lambda t: t["task_id"]):
-            visits = self.reusable.setdefault(_place(t["step"], [f["index"] for f in t["foreach_stack"]]), [])
-            ok = t["status"] == "succeeded" and t["transition"] is not None
-            visits.append((t, artifacts.get((t["step"], t["task_id"]), {})) if ok else None)
+        self.reusable: dict[tuple, list[Reusable | None]] = {}
+        for t in sorted(tasks, key=lambda t: t.task_id):
+            visits = self.reusable.setdefault(_place(t.step, [f["index"] for f in t.foreach_stack]), [])
+            ok = t.status == "succeeded" and t.transition is not None
+            where = (t.step, t.task_id)
+            visits.append((t, artifacts.get(where, {}), producers.get(where, {})) if ok else None)
 
-    def find(self, step: str, frames: list[Frame], visit: int = 0) -> tuple[dict[str, Any], dict[str, ArtifactRef]] | None:
-        """The origin task to reuse for this place and visit, or None if it must run."""
+    def find(self, step: str, frames: list[Frame], visit: int = 0) -> Reusable | None:
+        """The origin task to reuse for this place and visit (its record, artifacts, producers), or None."""
         if step in self.rerun:
             return None
         visits = self.reusable.get(_place(step, [f.index for f in frames]), [])
         return visits[visit] if visit < len(visits) else None
 
 
-def origin_pathspec(row: dict[str, Any]) -> str:
+def origin_pathspec(task: TaskRecord) -> str:
     """Where a reused task's artifacts were first made (a task reused twice points at the first)."""
-    return row["origin"] or f"{row['flow']}/{row['run_id']}/{row['step']}/{row['task_id']}"
+    return task.origin or task.pathspec

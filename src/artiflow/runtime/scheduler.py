@@ -16,7 +16,7 @@ import sys
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Hashable
 
 from ..datastore import ArtifactRef, ContentStore
 from ..decorators import CaughtException, StepDecorator, all_step_decorators, step_decorators
@@ -24,18 +24,21 @@ from ..exceptions import (ArtiflowException, FailureHandledByCatch, TimeoutExcep
                           qualified_type_name)
 from ..flowspec import FlowSpec, Frame
 from ..graph import FlowGraph
-from ..metadata import SQLiteMetadata
-from ..metadata.sqlite import HEARTBEAT_SECONDS, heartbeat_timeout
+from ..lineage.records import Producers
+from ..metadata import MetadataStore
+from ..metadata.records import TaskRecord
+from ..metadata.sql import HEARTBEAT_SECONDS, heartbeat_timeout
 from .console import Console
 from .gangs import Gangs
 from ..lineage.producers import output_producers
 from .hooks import MetadataEntry
-from .local import STOP_SIGNALS, Finished, LocalExecutor
+from .executors import Finished, RunInfo, open_executor
+from .executors.local import STOP_SIGNALS
+from .executors.routing import remote_steps
 from .output import store_log
 from .resume import ResumePlan, origin_pathspec
-from .rng import TaskRandomness
 from .spec import CatchPlan, InputSpec, ParallelInfo, TaskResult, TaskSpec
-from .task import run_task
+from .work import TaskWork
 
 
 @dataclass
@@ -50,6 +53,8 @@ class RunOptions:
     origin_run_id: int | None = None
     cache_all: bool = False   # `run --cache`: every step is cached (but those with @cache(enabled=False))
     no_cache: bool = False    # `run --no-cache`: no step is, @cache ones included
+    executor: str = "local"   # where tasks run: "local" (forked processes) or "dask"
+    dask_scheduler: str | None = None  # the Dask scheduler's address (tcp://HOST:PORT) for --executor dask
 
 
 PARALLEL_VAR = "_parallel_ubf_iter"  # the foreach frame of a num_parallel gang (its value: the node index)
@@ -104,7 +109,7 @@ class Failure:
 class Scheduler:
     """Runs one run of a flow to the end (or until a failure stops it)."""
 
-    def __init__(self, flow_cls: type[FlowSpec], graph: FlowGraph, store: ContentStore, metadata: SQLiteMetadata,
+    def __init__(self, flow_cls: type[FlowSpec], graph: FlowGraph, store: ContentStore, metadata: MetadataStore,
                  run_id: int, user: str, params: dict[str, ArtifactRef], options: RunOptions,
                  console: Console, resume: ResumePlan | None = None) -> None:
         self.flow_cls = flow_cls
@@ -121,9 +126,9 @@ class Scheduler:
         self.task_decorators = {n.name: all_step_decorators(flow_cls, n.name, options.with_decorators) for n in graph}
         self.ready: deque[TaskSpec] = deque()
         self.delayed: list[tuple[float, TaskSpec]] = []      # retries waiting for their time
-        self.deadlines: dict[int, tuple[float, float]] = {}  # pid → (deadline, limit) for @timeout
-        self.timed_out: set[int] = set()
-        self.pids: dict[int, int] = {}                       # task id → pid of its running attempt
+        self.deadlines: dict[Hashable, tuple[float, float]] = {}  # handle → (deadline, limit) for @timeout
+        self.timed_out: set[Hashable] = set()
+        self.handles: dict[int, Hashable] = {}               # task id → executor handle of its running attempt
         self.waiting_joins: dict[tuple, dict[Any, InputSpec]] = {}
         self.python_version = platform.python_version()  # recorded with every task
         self.gangs = Gangs()                                 # num_parallel tasks that start and end together
@@ -133,9 +138,7 @@ class Scheduler:
         self.reused_count = 0
         self.cached_count = 0
         self.cache = self._step_cache()
-        self.executor = LocalExecutor(self._work, console.task_line)
-        flow_file = getattr(sys.modules.get(flow_cls.__module__), "__file__", None)
-        self.randomness = TaskRandomness.for_flow_file(flow_file)  # each task's random state, as in a new process
+        self.executor = self._open_executor()
         self.stop_requested: str | None = None  # set by a signal handler; the loop stops cleanly
 
     def _step_cache(self) -> Any:
@@ -157,9 +160,16 @@ class Scheduler:
     def flow_name(self) -> str:
         return self.graph.name
 
-    def _work(self, spec: TaskSpec) -> TaskResult:
-        self.randomness.apply()
-        return run_task(self.flow_cls, self.graph, spec, self.store, self.task_decorators[spec.step])
+    def _open_executor(self) -> Any:
+        """The run's executor: local forked processes, or a remote one that is told how to rebuild the flow."""
+        work = TaskWork(self.flow_cls, self.graph, self.store, self.task_decorators)
+        code_key = None
+        if self.options.executor != "local" or remote_steps(self.decorators):  # @batch steps go to Dask
+            run = self.metadata.run(self.flow_name, self.run_id)
+            code_key = run.code_key if run is not None else None
+        info = RunInfo(self.flow_cls, self.graph, self.store, self.run_id, self.decorators,
+                       list(self.options.with_decorators), code_key)
+        return open_executor(self.options.executor, info, work, self.console.task_line, self.options.dask_scheduler)
 
     # -- the loop ----------------------------------------------------------------------------------
     def run(self) -> bool:
@@ -183,6 +193,7 @@ class Scheduler:
         finally:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
+            self.executor.close()
         ok = not self.failures
         self.metadata.finish_run(self.flow_name, self.run_id, "succeeded" if ok else "failed")
         return ok
@@ -245,11 +256,11 @@ class Scheduler:
             if not self.options.quiet:
                 retry = f" (retry {spec.attempt})" if spec.attempt else ""
                 self.console.task_line(spec, "stdout", f"Task is starting{retry}.")
-            pid = self.executor.submit(spec)
-            self.pids[spec.task_id] = pid
+            handle = self.executor.submit(spec)
+            self.handles[spec.task_id] = handle
             if spec.timeout:  # the task stops itself at the limit; this is for a task that cannot
                 grace = max(TIMEOUT_GRACE_SECONDS, 0.1 * spec.timeout)
-                self.deadlines[pid] = (time.time() + spec.timeout + grace, spec.timeout)
+                self.deadlines[handle] = (time.time() + spec.timeout + grace, spec.timeout)
 
     def _first_metadata(self, spec: TaskSpec) -> list[MetadataEntry]:
         """What every task records when it first starts (Metaflow's task metadata fields)."""
@@ -272,19 +283,19 @@ class Scheduler:
 
     def _enforce_timeouts(self) -> None:
         now = time.time()
-        for pid, (deadline, _) in list(self.deadlines.items()):
-            if now >= deadline and pid not in self.timed_out:
-                self.timed_out.add(pid)
-                self.executor.kill(pid, signal.SIGKILL)
+        for handle, (deadline, _) in list(self.deadlines.items()):
+            if now >= deadline and handle not in self.timed_out:
+                self.timed_out.add(handle)
+                self.executor.stop(handle, force=True)
 
     def _stop_all(self, reason: str) -> None:
         self.ready.clear()
         self.delayed.clear()
-        self.executor.terminate_all(signal.SIGTERM)
+        self.executor.stop_all(force=False)
         deadline = time.monotonic() + 5
         while len(self.executor):
             if time.monotonic() > deadline:
-                self.executor.terminate_all(signal.SIGKILL)
+                self.executor.stop_all(force=True)
             for finished in self.executor.wait(timeout=0.2):
                 self._record(finished, "failed", {}, {"type": "Interrupted", "message": reason, "traceback": ""})
 
@@ -297,7 +308,7 @@ class Scheduler:
                              result: TaskResult | None = None) -> None:
         """Record an attempt that runs no user code (a @catch fallback, an unbounded foreach's control task)."""
         self._record_start(spec)
-        self._record(Finished(spec, result, 0, b"", b""), status, artifacts, None, result)
+        self._record(Finished(spec, result, b"", b""), status, artifacts, None, result)
 
     def _record(self, finished: Finished, status: str, artifacts: dict[str, ArtifactRef],
                 exception: dict | None, result: TaskResult | None = None) -> None:
@@ -316,11 +327,11 @@ class Scheduler:
 
     def _outcome(self, finished: Finished) -> tuple[TaskResult | None, dict | None]:
         """(the result, None) for a task that succeeded (or was caught), else (its result if any, the error)."""
-        pid = self.pids.pop(finished.spec.task_id, None)
-        limit = self.deadlines.pop(pid, (0, 0))[1] if pid is not None else 0
+        handle = self.handles.pop(finished.spec.task_id, None)
+        limit = self.deadlines.pop(handle, (0, 0))[1] if handle is not None else 0
         result = finished.result
-        if pid in self.timed_out:
-            self.timed_out.discard(pid)
+        if handle in self.timed_out:
+            self.timed_out.discard(handle)
             return None, {"type": "TimeoutException", "qualified_type": qualified_type_name(TimeoutException),
                           "traceback": "", "message": f"the task ran longer than its @timeout of {limit:g} s and "
                                                       "did not stop by itself, so it was killed"}
@@ -329,7 +340,7 @@ class Scheduler:
             return (result, None) if problem is None else (result, problem)
         if result is not None:
             return result, result.exception or {"type": "Error", "message": "unknown", "traceback": ""}
-        message = f"the task process {finished.death_reason()}"
+        message = finished.death_reason()
         finished.stderr += f"\n[artiflow] The task died: {message}.\n".encode()  # kept with the task's own stderr
         return None, {"type": "TaskDied", "message": message, "traceback": ""}
 
@@ -491,9 +502,9 @@ class Scheduler:
         else:
             self._record(finished, "failed", result.artifacts if result is not None else {}, exception)
             for task_id in gang.running():  # the others would wait for it for ever: stop them
-                if task_id in self.pids and task_id not in gang.stopped:
+                if task_id in self.handles and task_id not in gang.stopped:
                     gang.stopped.add(task_id)
-                    self.executor.kill(self.pids[task_id], signal.SIGKILL)
+                    self.executor.stop(self.handles[task_id], force=True)
         gang.finish(finished, result, exception)
         if not gang.complete:
             return
@@ -570,12 +581,13 @@ class Scheduler:
         self.cached_count += 1
         self._clone(spec, hit.source, hit.artifacts, hit.producers, f"cached: reused {hit.pathspec}", cached=True)
 
-    def _reuse(self, spec: TaskSpec, origin: dict[str, Any], artifacts: dict[str, ArtifactRef]) -> None:
+    def _reuse(self, spec: TaskSpec, origin: TaskRecord, artifacts: dict[str, ArtifactRef],
+               producers: dict[str, Producers]) -> None:
         """Record a task of the origin run as this run's, by reference, and go on from it."""
         self.reused_count += 1
-        self._clone(spec, origin, artifacts, origin.get("producers", {}), f"Reused from {origin_pathspec(origin)}.")
+        self._clone(spec, origin, artifacts, producers, f"Reused from {origin_pathspec(origin)}.")
 
-    def _clone(self, spec: TaskSpec, source: dict[str, Any], artifacts: dict[str, ArtifactRef],
+    def _clone(self, spec: TaskSpec, source: TaskRecord, artifacts: dict[str, ArtifactRef],
                producers: dict[str, Any], line: str, cached: bool = False) -> None:
         """Record `source` (a task row) as this task, with its artifacts by reference; say so; follow the graph."""
         self.metadata.clone_task(self.flow_name, self.run_id, spec.step, spec.task_id,
@@ -583,4 +595,4 @@ class Scheduler:
                                  cached=cached)
         if not self.options.quiet:
             self.console.task_line(spec, "stdout", line)
-        self._advance(spec, TaskResult.reused(artifacts, source["transition"], producers))
+        self._advance(spec, TaskResult.reused(artifacts, source.transition, producers))

@@ -15,21 +15,16 @@ import signal
 import sys
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Iterator, Protocol
+from typing import Callable, Iterator
 
-from .output import LineView, Spool
-from .spec import TaskResult, TaskSpec
+from ..output import LineView, Spool
+from ..spec import TaskResult, TaskSpec
+from .base import Finished, OutputCallback
 
 STREAMS = ("stdout", "stderr")
 STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}
 READ_BYTES = 1 << 16
 OFFER_AGAIN_SECONDS = 0.25  # how soon an update the console did not show yet is offered again
-
-
-class OutputCallback(Protocol):
-    """Shows a task's output: a line, or an update of its current line (False: that update was not shown yet)."""
-
-    def __call__(self, spec: TaskSpec, stream: str, line: str, update: bool = False) -> bool | None: ...
 
 
 class TaskStream:
@@ -58,23 +53,14 @@ class Running:
     result: bytearray = field(default_factory=bytearray)
 
 
-@dataclass
-class Finished:
-    """A task process that has exited: its result (None if it died) and everything it printed (see `store_log`)."""
-
-    spec: TaskSpec
-    result: TaskResult | None
-    exit_status: int
-    stdout: Spool | bytes
-    stderr: Spool | bytes
-
-    def death_reason(self) -> str:
-        if os.WIFSIGNALED(self.exit_status):
-            sig = os.WTERMSIG(self.exit_status)
-            name = signal.Signals(sig).name
-            what = SIGNAL_WORDS.get(name)
-            return f"was killed by signal {sig} ({name}{': ' + what if what else ''})"
-        return f"exited with code {os.waitstatus_to_exitcode(self.exit_status)} before reporting a result"
+def death_reason(exit_status: int) -> str:
+    """Why a task process that reported no result ended, from its wait status."""
+    if os.WIFSIGNALED(exit_status):
+        sig = os.WTERMSIG(exit_status)
+        name = signal.Signals(sig).name
+        what = SIGNAL_WORDS.get(name)
+        return f"the task process was killed by signal {sig} ({name}{': ' + what if what else ''})"
+    return f"the task process exited with code {os.waitstatus_to_exitcode(exit_status)} before reporting a result"
 
 
 # What a signal that ends a task usually means, in words people search for.
@@ -135,10 +121,10 @@ class LocalExecutor:
         self.running: dict[int, Running] = {}
         self.waiting: set[LineView] = set()  # updates the console did not show yet, to offer again
         self.offer_at = 0.0                  # when to offer them again
-        self.wakeup_read, wakeup_write = os.pipe()  # a signal's byte here ends a wait at once
-        for fd in (self.wakeup_read, wakeup_write):
+        self.wakeup_read, self.wakeup_write = os.pipe()  # a signal's byte here ends a wait at once
+        for fd in (self.wakeup_read, self.wakeup_write):
             os.set_blocking(fd, False)
-        signal.set_wakeup_fd(wakeup_write, warn_on_full_buffer=False)
+        signal.set_wakeup_fd(self.wakeup_write, warn_on_full_buffer=False)
         self.selector.register(self.wakeup_read, selectors.EVENT_READ, None)
         self.die_with_parent = _parent_death_signal()
 
@@ -304,16 +290,29 @@ class LocalExecutor:
                 result = pickle.loads(task.result)
             except Exception:
                 result = None
-        return Finished(task.spec, result, status, task.streams["stdout"].spool, task.streams["stderr"].spool)
+        return Finished(task.spec, result, task.streams["stdout"].spool, task.streams["stderr"].spool,
+                        "" if result is not None else death_reason(status))
 
-    def kill(self, pid: int, sig: int = signal.SIGKILL) -> None:
-        """Signal one task's process group: the task and anything it started."""
+    def stop(self, handle: int, force: bool = True) -> None:
+        """Signal one task's process group (the task and anything it started): SIGKILL, or SIGTERM to ask."""
         try:
-            os.killpg(pid, sig)
+            os.killpg(handle, signal.SIGKILL if force else signal.SIGTERM)
         except ProcessLookupError:
             pass
 
-    def terminate_all(self, sig: int = signal.SIGTERM) -> None:
+    def stop_all(self, force: bool = False) -> None:
         """Signal every running task's process group."""
         for pid in list(self.running):
-            self.kill(pid, sig)
+            self.stop(pid, force)
+
+    def close(self) -> None:
+        """Give back the signal wakeup pipe (the run has ended; no task is left)."""
+        previous = signal.set_wakeup_fd(-1)
+        if previous != self.wakeup_write:  # someone else's: leave it in place
+            signal.set_wakeup_fd(previous)
+        self.selector.close()
+        for fd in (self.wakeup_read, self.wakeup_write):
+            try:
+                os.close(fd)
+            except OSError:
+                pass

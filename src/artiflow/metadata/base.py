@@ -1,0 +1,150 @@
+"""The metadata store's interface: what the runner, the client, caching, lineage and gc may ask of it.
+
+`SQLiteMetadata` (the default) and a PostgreSQL store implement it; both are `metadata.sql.SQLMetadata`
+over their own dialect. Code outside `metadata/` names this type, never a backend.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Callable, ContextManager, Iterable, Protocol, Sequence
+
+if TYPE_CHECKING:
+    from ..datastore.store import ArtifactRef
+    from ..lineage.records import Producers, Read
+    from .records import AttemptRecord, BlobReferences, RunRecord, TaskMetadataRecord, TaskRecord
+
+Logs = tuple["str | None", "str | None"]  # the (stdout, stderr) blob keys of an attempt
+TagCheck = Callable[[list[str], list[str]], None]  # (user tags, system tags) -> raises to refuse a change
+
+
+class MetadataStore(Protocol):
+    """The index of flows, runs, tasks, attempts, artifacts, tags, task metadata and lineage.
+
+    Writes are short transactions; `batch()` gathers the writes made inside it into one. Reads return
+    records (metadata.records) or plain mappings of them; None (or empty) when nothing matches.
+    """
+
+    # -- the store itself -----------------------------------------------------------------------
+    def describe(self) -> str:
+        """Where the metadata lives, for messages: a file path, or a URL without its password."""
+
+    def exists(self) -> bool:
+        """False when nothing was ever recorded here (e.g. the SQLite file is not there yet); opens nothing."""
+
+    def now(self) -> float:
+        """The store's clock (epoch seconds): what heartbeats and lost runs are judged by (the server's, if any)."""
+
+    def close(self) -> None:
+        """Close the connection (the next call opens it again)."""
+
+    def batch(self) -> ContextManager[None]:
+        """Gather the writes made inside into one transaction (nested batches join the outer one)."""
+
+    # -- writes (the runner) --------------------------------------------------------------------
+    def new_run(self, flow: str, user: str, tags: Sequence[str], params: dict[str, Any],
+                param_refs: dict[str, ArtifactRef] | None = None, origin_run_id: int | None = None,
+                system_tags: Sequence[str] = (), datastore_root: str | None = None) -> int:
+        """Allocate the flow's next run id and record the run as running (with `user:<user>` as a system tag)."""
+
+    def finish_run(self, flow: str, run_id: int, status: str) -> None:
+        """Record the run's final status and end time."""
+
+    def fail_unfinished(self, flow: str, run_id: int, reason: str) -> None:
+        """Mark every task and attempt of the run still recorded as running as failed (its runner is stopping)."""
+
+    def heartbeat(self, flow: str, run_id: int) -> None:
+        """Say the run's runner is alive."""
+
+    def start_task(self, flow: str, run_id: int, step: str, task_id: int, attempt: int,
+                   foreach_stack: list, parents: list[str], cache_key: str | None = None) -> None:
+        """Record an attempt as running (and its task, with its step-cache key when caching applies)."""
+
+    def finish_task(self, flow: str, run_id: int, step: str, task_id: int, attempt: int, status: str,
+                    artifacts: dict[str, ArtifactRef], stdout_key: str | None, stderr_key: str | None,
+                    exception: dict | None, transition: dict | None = None, metadata: Iterable[Any] = (),
+                    producers: dict[str, Producers] | None = None, reads: Iterable[Read] = ()) -> None:
+        """Record an attempt's outcome with its artifacts, metadata entries, producers and reads, at once."""
+
+    def clone_task(self, flow: str, run_id: int, step: str, task_id: int, foreach_stack: list, parents: list[str],
+                   source: TaskRecord, artifacts: dict[str, ArtifactRef],
+                   producers: dict[str, Producers] | None = None, cached: bool = False) -> None:
+        """Record a task reused from `source` (resume, or a step-cache hit when `cached`), by reference."""
+
+    def add_task_metadata(self, flow: str, run_id: int, step: str, task_id: int, attempt: int,
+                          entries: Iterable[Any]) -> None:
+        """Record MetadataEntry items (field, value, type, tags) for a task attempt."""
+
+    def set_run_code(self, flow: str, run_id: int, code_key: str | None, environment_key: str | None) -> None:
+        """Record the blobs holding the run's code snapshot and its environment."""
+
+    # -- tags ---------------------------------------------------------------------------------------
+    def mutate_run_tags(self, flow: str, run_id: int, remove: Iterable[str], add: Iterable[str],
+                        check: TagCheck | None = None) -> tuple[list[str], list[str]] | None:
+        """Remove, then add, user tags in one transaction; (user tags, system tags) after; None: no such run."""
+
+    # -- reads (the client and the CLI) -----------------------------------------------------------
+    def flows(self) -> list[str]:
+        """Every flow with a recorded run, by name."""
+
+    def runs(self, flow: str) -> list[RunRecord]:
+        """The flow's runs, newest first."""
+
+    def run(self, flow: str, run_id: int) -> RunRecord | None:
+        """One run, or None."""
+
+    def tasks(self, flow: str, run_id: int, step: str | None = None) -> list[TaskRecord]:
+        """The run's tasks (or one step's), in the order they started."""
+
+    def task(self, flow: str, run_id: int, step: str, task_id: int) -> TaskRecord | None:
+        """One task, or None."""
+
+    def attempts(self, flow: str, run_id: int, step: str, task_id: int) -> list[AttemptRecord]:
+        """The task's attempts, first to latest."""
+
+    def task_metadata(self, flow: str, run_id: int, step: str, task_id: int) -> list[TaskMetadataRecord]:
+        """Every metadata entry of the task (all attempts), oldest first."""
+
+    def tasks_with_metadata(self, flow: str, run_id: int, step: str, field: str, value: str) -> set[int]:
+        """Ids of the step's tasks that recorded the entry `field` = `value`."""
+
+    def artifacts(self, flow: str, run_id: int, step: str, task_id: int) -> dict[str, ArtifactRef]:
+        """The task's artifacts by name."""
+
+    def artifacts_of_run(self, flow: str, run_id: int) -> dict[tuple[str, int], dict[str, ArtifactRef]]:
+        """Every artifact of the run, by (step, task_id), in one query."""
+
+    def artifact_in_tasks(self, flow: str, run_id: int, step: str, name: str) -> dict[int, ArtifactRef]:
+        """One artifact of every task of a step, by task id, in one query."""
+
+    def last_logs(self, flow: str, run_id: int, step: str, task_id: int) -> Logs:
+        """The log keys of the task's latest attempt ((None, None) if it has none)."""
+
+    def last_logs_of_run(self, flow: str, run_id: int) -> dict[tuple[str, int], Logs]:
+        """The log keys of every task's latest attempt, by (step, task_id), in one query."""
+
+    # -- step caching and lineage ---------------------------------------------------------------------
+    def cache_candidates(self, flow: str, step: str, cache_key: str) -> list[TaskRecord]:
+        """The step's tasks that succeeded with this cache key, newest first."""
+
+    def artifacts_with_producers(self, flow: str, run_id: int, step: str,
+                                 task_id: int) -> tuple[dict[str, ArtifactRef], dict[str, Producers]]:
+        """The task's artifacts and their producers, in one query."""
+
+    def artifact_producers(self, flow: str, run_id: int, step: str, task_id: int) -> dict[str, Producers]:
+        """Which tasks first produced each of the task's artifact values (empty for a parameter)."""
+
+    def producers_of_run(self, flow: str, run_id: int) -> dict[tuple[str, int], dict[str, Producers]]:
+        """`artifact_producers` of every task of the run, by (step, task_id), in one query."""
+
+    def task_reads(self, flow: str, run_id: int, step: str, task_id: int) -> list[Read]:
+        """The artifacts the task's latest recorded attempt read, in the order it read them."""
+
+    # -- garbage collection -------------------------------------------------------------------------
+    def delete_runs(self, flow: str, run_ids: Iterable[int]) -> None:
+        """Delete every record of these runs in one transaction (their run ids are never given again)."""
+
+    def blob_references(self, without: dict[str, Iterable[int]] | None = None) -> BlobReferences:
+        """Every blob key a record names; `without` leaves out the records of those runs (flow -> run ids)."""
+
+    def linked_runs(self, flow: str, run_id: int) -> set[int]:
+        """Runs of the flow this run depends on: the one it resumed, and those it reused or cached tasks from."""

@@ -1,0 +1,416 @@
+"""The Dask executor: each attempt is one Dask task, run on a worker as it would run locally.
+
+Driver side. Each attempt is submitted as its own Dask task (a unique key, `pure=False`, no Dask
+retries), pinned to a worker the driver picks (cluster.py), running `taskhost.run_attempt` there:
+the run's task host on that worker forks the task with the flow's code already loaded. The worker
+sends Dask events on one topic: "start" when the attempt is handed to the host, each output line,
+and the attempt's outcome (a small one; a large one comes back as the task's result). The client's
+thread only queues what arrives and wakes `wait`, which does everything else in the scheduler's thread.
+
+A worker that leaves while it runs an attempt (killed, its machine gone) fails that attempt: the
+scheduler's @retry submits the next one, which goes to a live worker. Attempts it held that had
+not started yet are placed again, unchanged.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import queue
+import select
+import signal
+import threading
+import uuid
+from collections import deque
+from dataclasses import dataclass
+from functools import partial
+from typing import Any, Iterator
+
+from ...exceptions import ArtiflowException, ConfigError
+from ..spec import TaskSpec
+from .base import Finished, OutputCallback, RunInfo
+from .cluster import Placement, connect, disconnect, enforced, step_requests, wait_for_a_worker, worker_infos
+from .hostproc import HostSetup
+from .taskhost import TOPIC, Outcome, run_attempt, shutdown_run, stop_attempts
+
+NO_ADDRESS = ("--executor dask needs the address of a Dask scheduler: --dask-scheduler tcp://HOST:PORT, or "
+              "ARTIFLOW_DASK_SCHEDULER=tcp://HOST:PORT (start one with `dask scheduler`, and workers with "
+              "`dask worker tcp://HOST:PORT`).")
+LOST = "the Dask worker {worker} running it was lost (killed, or its machine went away)"
+CLOSE_SECONDS = 5.0   # how long the run's end waits for the workers to end its task hosts
+
+
+@dataclass
+class Attempt:
+    """One attempt the executor holds: waiting to be placed, or placed on a worker (its current Dask future)."""
+
+    spec: TaskSpec
+    key: str               # the handle: stable while the attempt is placed again after a worker left
+    spec_bytes: bytes
+    need: dict[str, float]
+    worker: str | None = None
+    future: Any = None
+    dispatches: int = 0
+    started: bool = False
+
+    @property
+    def ident(self) -> tuple[int, int]:
+        return (self.spec.task_id, self.spec.attempt)
+
+
+class DaskExecutor:
+    """Runs attempts on the workers of the Dask scheduler at `address`; `wait` yields them as they end."""
+
+    def __init__(self, address: str | None, info: RunInfo, on_output: OutputCallback, wake_fd: int | None = None,
+                 steps: set[str] | None = None) -> None:
+        if not address:
+            raise ConfigError(NO_ADDRESS)
+        self.address = address
+        self.on_output = on_output
+        self.token = uuid.uuid4().hex
+        self.setup = host_setup(info, self.token)
+        self.client = connect(address)
+        self.inbox: queue.SimpleQueue = queue.SimpleQueue()
+        self.read_fd, self.write_fd = os.pipe()
+        for fd in (self.read_fd, self.write_fd):
+            os.set_blocking(fd, False)
+        self.wake_lock = threading.Lock()
+        self.wake_fds = [self.write_fd] if wake_fd is None else [self.write_fd, wake_fd]
+        self.previous_wakeup: int | None = None
+        if wake_fd is None:  # alone, it is the loop's only wait: a signal must end it too
+            self.previous_wakeup = signal.set_wakeup_fd(self.write_fd, warn_on_full_buffer=False)
+        self.client.subscribe_topic(TOPIC, self._on_task_event)
+        self.client.subscribe_topic("all", self._on_cluster_event)  # workers joining and leaving
+        workers = wait_for_a_worker(self.client, address)
+        self.placement = Placement(workers)
+        wanted = steps if steps is not None else {node.name for node in info.graph}
+        self.requests = step_requests(info.step_decorators, wanted) if enforced(workers) else {}
+        self.attempts: dict[str, Attempt] = {}
+        self.pending: deque[Attempt] = deque()
+        self.ended: list[Finished] = []          # attempts that ended without a Dask outcome (stopped, lost)
+        self.waiting_noted: set[str] = set()
+
+    def __len__(self) -> int:
+        return len(self.attempts)
+
+    # -- the client's thread: only queue and wake -------------------------------------------------------
+    def _post(self, item: tuple) -> None:
+        self.inbox.put(item)
+        with self.wake_lock:  # never a write to a descriptor `close` has given back
+            for fd in self.wake_fds:
+                try:
+                    os.write(fd, b"\0")
+                except OSError:  # a full pipe already wakes the wait
+                    pass
+
+    def _on_task_event(self, event: tuple) -> None:
+        message = event[1]
+        if isinstance(message, (list, tuple)) and len(message) > 2 and message[1] == self.token:
+            self._post(tuple(message))
+
+    def _on_cluster_event(self, event: tuple) -> None:
+        message = event[1]
+        if isinstance(message, dict) and message.get("action") in ("add-worker", "remove-worker"):
+            self._post((message["action"], message.get("worker")))
+
+    def _on_future_done(self, key: str, dispatch: int, future: Any) -> None:
+        self._post(("future", key, dispatch))
+
+    # -- submitting ---------------------------------------------------------------------------------------
+    def submit(self, spec: TaskSpec) -> str:
+        """Queue one attempt; it is placed on a worker at the next `wait` (a @parallel gang all at once)."""
+        if self.client.status != "running":
+            raise ArtiflowException(f"The connection to the Dask scheduler at {self.address} was lost "
+                                    f"(client status: {self.client.status}); no more tasks can be started.")
+        key = f"{spec.step}/{spec.task_id}/{spec.attempt}"
+        attempt = Attempt(spec, key, pickle.dumps(spec, protocol=5), self.requests.get(spec.step, {}))
+        self.attempts[key] = attempt
+        self.pending.append(attempt)
+        return key
+
+    def _dispatch(self) -> None:
+        """Place what can be placed now, submitted together; the rest waits for a free thread (or a worker)."""
+        if not self.pending:
+            return
+        self.placement.begin_round()
+        waiting: deque[Attempt] = deque()
+        placed: list[tuple[Attempt, str]] = []
+        full: set[tuple] = set()  # needs no worker can take now: the attempts after with the same need wait too
+        while self.pending:
+            attempt = self.pending.popleft()
+            if attempt.spec.parallel is not None:
+                gang = [attempt]
+                while self.pending and _same_gang(self.pending[0], attempt):
+                    gang.append(self.pending.popleft())
+                members = self._place_gang(gang)
+                if members is None:  # it waits for free threads, and what came after it waits too
+                    waiting.extend(gang)
+                    waiting.extend(self.pending)
+                    self.pending.clear()
+                placed += members or []
+                continue
+            need = tuple(sorted(attempt.need.items()))
+            worker = None if need in full else self.placement.pick(attempt.need)
+            if worker is None:
+                if need not in full:
+                    full.add(need)
+                    self._note_waiting(attempt)
+                waiting.append(attempt)
+            else:
+                placed.append((attempt, worker))
+        self.pending = waiting
+        if placed:
+            self._send(placed)
+
+    def _place_gang(self, gang: list[Attempt]) -> list[tuple[Attempt, str]] | None:
+        """All members of a @parallel gang on free threads at once, or none (None: they wait; a gang runs together)."""
+        first = gang[0]
+        size = first.spec.parallel.num_nodes
+        slots = self.placement.threads_for(first.need)
+        if slots < size:
+            why = (f"its @parallel gang of {size} tasks must run at once, but the Dask cluster at {self.address} can "
+                   f"run only {slots} such tasks at a time ({self.placement.describe()}). Add workers or threads "
+                   f"(`dask worker {self.address} --nthreads N`), or lower num_parallel.")
+            for member in gang:
+                self._end_unplaced(member, why)
+            return []
+        placed: list[tuple[Attempt, str]] = []
+        for member in gang:
+            worker = self.placement.pick(member.need, factor=1)
+            if worker is None:
+                for done, where in placed:
+                    self.placement.give_back(where, done.need)
+                return None
+            placed.append((member, worker))
+        return placed
+
+    def _note_waiting(self, attempt: Attempt) -> None:
+        """Say once that an attempt waits because no live worker offers what it asks (not merely because all are busy)."""
+        if attempt.key in self.waiting_noted or self.placement.able(attempt.need):
+            return
+        self.waiting_noted.add(attempt.key)
+        asked = ", ".join(f"{k}={v:g}" for k, v in sorted(attempt.need.items()))
+        what = f"that offers {asked}" if asked else "to join"
+        self.on_output(attempt.spec, "stderr", f"Waiting for a Dask worker {what} ({self.address} has none "
+                                               f"connected now).")
+
+    def _send(self, placed: list[tuple[Attempt, str]]) -> None:
+        """Submit the placed attempts, one `Client.map` per worker and need (one message to the scheduler each)."""
+        groups: dict[tuple, list[Attempt]] = {}
+        for attempt, worker in placed:
+            attempt.worker = worker
+            attempt.dispatches += 1
+            attempt.started = False
+            groups.setdefault((worker, tuple(sorted(attempt.need.items()))), []).append(attempt)
+        for (worker, need), attempts in groups.items():
+            keys = [self._dask_key(a) for a in attempts]
+            futures = self.client.map(
+                run_attempt, [self.setup] * len(attempts), [a.key for a in attempts], [a.ident for a in attempts],
+                [a.spec_bytes for a in attempts], keys, key=keys, pure=False, workers=[worker],
+                allow_other_workers=False, resources=dict(need) or None, retries=0)
+            for attempt, future in zip(attempts, futures):
+                attempt.future = future
+                future.add_done_callback(partial(self._on_future_done, attempt.key, attempt.dispatches))
+
+    def _dask_key(self, attempt: Attempt) -> str:
+        spec = attempt.spec
+        return (f"artiflow-{spec.flow_name}-{spec.run_id}-{spec.step}-{spec.task_id}-{spec.attempt}-"
+                f"{self.token[:8]}-{attempt.dispatches}")
+
+    # -- waiting --------------------------------------------------------------------------------------------
+    def wait(self, timeout: float | None = None) -> Iterator[Finished]:
+        """Place waiting attempts, then yield those that end within `timeout` (a signal ends the wait early)."""
+        deadline = None if timeout is None else _now() + timeout
+        while True:
+            signalled = self._drain_wakeups()
+            self._dispatch()
+            ended = self._handle_inbox()
+            ended += self.ended
+            self.ended = []
+            if ended:
+                yield from ended
+                return
+            remaining = None if deadline is None else deadline - _now()
+            if signalled or (remaining is not None and remaining <= 0):
+                return
+            select.select([self.read_fd], [], [], remaining)  # the client's wake-up byte, or a signal's
+
+    def _drain_wakeups(self) -> bool:
+        """Empty the wake-up pipe; True if a signal wrote to it (the client's thread writes zeros)."""
+        signalled = False
+        try:
+            while data := os.read(self.read_fd, 512):
+                signalled = signalled or any(data)
+        except BlockingIOError:
+            pass
+        return signalled
+
+    def _handle_inbox(self) -> list[Finished]:
+        ended: list[Finished] = []
+        while True:
+            try:
+                item = self.inbox.get_nowait()
+            except queue.Empty:
+                return ended
+            kind = item[0]
+            if kind == "lines":
+                attempt = self.attempts.get(item[2])
+                for stream, text, update in item[3] if attempt is not None else ():
+                    self.on_output(attempt.spec, stream, text, bool(update))
+            elif kind == "start":
+                attempt = self.attempts.get(item[2])
+                if attempt is not None and attempt.worker == item[3]:
+                    attempt.started = True
+            elif kind == "outcome":
+                attempt = self.attempts.get(item[2])
+                if attempt is not None and attempt.worker == item[3]:
+                    ended.append(self._finish(attempt, pickle.loads(item[4])))
+            elif kind == "future":
+                finished = self._future_done(item[1], item[2])
+                if finished is not None:
+                    ended.append(finished)
+            elif kind == "remove-worker":
+                ended += self._worker_lost(item[1])
+            elif kind == "add-worker":
+                self.placement.update(worker_infos(self.client))
+
+    def _future_done(self, key: str, dispatch: int) -> Finished | None:
+        """A Dask task ended: its outcome if it did not come as an event (large), or why the Dask task failed."""
+        attempt = self.attempts.get(key)
+        if attempt is None or attempt.dispatches != dispatch or attempt.future is None:
+            return None  # reported already (its outcome came as an event), or its worker left and it waits again
+        future = attempt.future
+        if future.status == "finished":
+            outcome = future.result()
+            if isinstance(outcome, Outcome):
+                return self._finish(attempt, outcome)
+            return self._end(attempt, f"the Dask task on {attempt.worker} ended, but its result never came back")
+        if future.status == "cancelled":
+            return self._end(attempt, f"Dask cancelled the task on {attempt.worker} (the connection to the scheduler "
+                                      f"at {self.address} was lost, or the scheduler dropped it)")
+        error = future.exception()
+        return self._end(attempt, f"the Dask task failed on {attempt.worker}: {type(error).__name__}: {error}")
+
+    def _worker_lost(self, address: str | None) -> list[Finished]:
+        """A worker left: its started attempts failed; those that had not started are placed again."""
+        self.placement.remove(address)
+        ended = []
+        for attempt in list(self.attempts.values()):
+            if attempt.worker != address or address is None:
+                continue
+            if attempt.future is not None:
+                attempt.future.cancel()
+            if attempt.started:
+                ended.append(self._end(attempt, LOST.format(worker=address)))
+            else:
+                attempt.worker, attempt.future = None, None
+                self.pending.appendleft(attempt)
+        return ended
+
+    def _finish(self, attempt: Attempt, outcome: Outcome) -> Finished:
+        result = pickle.loads(outcome.result) if outcome.result is not None else None
+        death = f"{outcome.death} (on the Dask worker {outcome.worker})" if result is None and outcome.death else ""
+        self._release(attempt)
+        return Finished(attempt.spec, result, outcome.stdout, outcome.stderr, death)
+
+    def _end(self, attempt: Attempt, why: str) -> Finished:
+        self._release(attempt)
+        return Finished(attempt.spec, None, b"", b"", why)
+
+    def _end_unplaced(self, attempt: Attempt, why: str) -> None:
+        self.attempts.pop(attempt.key, None)
+        self.ended.append(Finished(attempt.spec, None, b"", b"", why))
+
+    def _release(self, attempt: Attempt) -> None:
+        self.attempts.pop(attempt.key, None)
+        self.placement.give_back(attempt.worker, attempt.need)
+        attempt.future = None  # the client releases the task's result on the scheduler
+
+    # -- stopping -------------------------------------------------------------------------------------------
+    def stop(self, handle: str, force: bool = True) -> None:
+        """Signal the attempt's task (SIGKILL, or SIGTERM to ask) through its worker's host; one not placed just ends."""
+        attempt = self.attempts.get(handle)
+        if attempt is not None:
+            self._stop([attempt], force)
+
+    def stop_all(self, force: bool = False) -> None:
+        self._stop(list(self.attempts.values()), force)
+
+    def _stop(self, attempts: list[Attempt], force: bool) -> None:
+        by_worker: dict[str, list] = {}
+        for attempt in attempts:
+            if attempt.worker is None:
+                if attempt in self.pending:
+                    self.pending.remove(attempt)
+                self._end_unplaced(attempt, "the task was stopped before it started")
+            else:
+                by_worker.setdefault(attempt.worker, []).append((attempt.ident, force))
+        for worker, stops in by_worker.items():  # in a thread: a round trip to the worker must not hold the loop
+            threading.Thread(target=self._send_stops, args=(worker, stops), daemon=True).start()
+
+    def _send_stops(self, worker: str, stops: list) -> None:
+        try:
+            self.client.run(stop_attempts, self.token, stops, workers=[worker], on_error="return")
+        except Exception:  # noqa: BLE001 - a worker gone meanwhile: its attempts are reported as lost
+            pass
+
+    def close(self) -> None:
+        """End the run's task hosts on every worker, disconnect, give back the signal wake-up."""
+        shutdown = threading.Thread(target=self._shut_hosts, daemon=True)
+        shutdown.start()
+        shutdown.join(CLOSE_SECONDS)  # an unresponsive worker must not hold the run's end: its host ends when idle
+        with self.wake_lock:
+            self.wake_fds = []
+        if self.previous_wakeup is not None:
+            if signal.set_wakeup_fd(-1) != self.write_fd:
+                signal.set_wakeup_fd(self.previous_wakeup)
+        for fd in (self.read_fd, self.write_fd):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+        disconnect(self.address)
+
+    def _shut_hosts(self) -> None:
+        for topic in (TOPIC, "all"):
+            try:
+                self.client.unsubscribe_topic(topic)
+            except Exception:  # noqa: BLE001 - the connection is going away anyway
+                pass
+        try:
+            self.client.run(shutdown_run, self.token, on_error="return")
+        except Exception:  # noqa: BLE001 - hosts end by themselves when idle; nothing more to do here
+            pass
+
+
+def _same_gang(attempt: Attempt, other: Attempt) -> bool:
+    a, b = attempt.spec.parallel, other.spec.parallel
+    return a is not None and b is not None and a.control_task_id == b.control_task_id
+
+
+def _now() -> float:
+    import time
+
+    return time.monotonic()
+
+
+def host_setup(info: RunInfo, token: str) -> HostSetup:
+    """What every worker's task host needs to rebuild this run's flow (the code comes from its snapshot)."""
+    from ...config import load_config
+    from ...lineage.code import flow_file_of
+
+    flow_cls = info.flow_cls
+    flow_file = flow_file_of(flow_cls)
+    if not info.code_key or flow_file is None:
+        from .routing import NO_SNAPSHOT
+
+        raise ConfigError(NO_SNAPSHOT.format(flow=flow_cls.__name__))
+    config = load_config()
+    return HostSetup(token=token, flow_name=flow_cls.__name__, flow_module=flow_cls.__module__,
+                     flow_file=os.path.basename(flow_file), code_key=info.code_key,
+                     datastore_root=config.datastore_root, s3_endpoint_url=config.s3_endpoint_url,
+                     config_values=getattr(flow_cls, "_af_config_values", None),
+                     with_decorators=tuple(info.with_decorators))
+
+
+__all__ = ["DaskExecutor", "NO_ADDRESS"]
