@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import sqlite3
 import subprocess
 import sys
 import textwrap
@@ -22,6 +21,8 @@ from artiflow.datastore import storage as storage_module
 from artiflow.datastore.storage import LocalStorage
 
 from conftest import REPO, ok, run_flow
+
+pytestmark = pytest.mark.both_backends  # once on SQLite, once on PostgreSQL (conftest.py)
 
 DEAD_PID = 999_999_999  # above any pid_max: never a running process
 DAY = 86400.0
@@ -123,8 +124,13 @@ def age_blobs(home: Path, days: float) -> None:
 
 
 def set_created_at(home: Path, run_id: int, when: float) -> None:
-    with sqlite3.connect(home / ".artiflow" / "metadata.db") as conn:
-        conn.execute("UPDATE runs SET created_at = ? WHERE flow = 'GcFlow' AND run_id = ?", (when, run_id))
+    """Backdate a run (no command does that): through the store's own write path, on either backend."""
+    from artiflow.config import load_config
+    from artiflow.metadata import open_metadata
+
+    store = open_metadata(load_config().metadata_url)
+    store._write([("UPDATE runs SET created_at = ? WHERE flow = 'GcFlow' AND run_id = ?", (when, run_id))])
+    store.close()
 
 
 def key_of(run_id: int, name: str = "unique", step: str = "start") -> str:
@@ -328,7 +334,7 @@ def test_blobs_a_dead_gc_left_in_the_trash_are_put_back_and_judged_again(af_home
     (["--older-than", "0d"], r"--older-than '0d' is not an age"),
     (["--keep-last", "0"], r"--keep-last 0 would keep no run: give 1 or more"),
     (["--keep-last", "-3"], r"--keep-last -3 would keep no run: give 1 or more"),
-    (["--keep-last", "1", "NoSuchFlow"], r"No flow 'NoSuchFlow' has runs recorded in \S+metadata.db\. Flows there: "
+    (["--keep-last", "1", "NoSuchFlow"], r"No flow 'NoSuchFlow' has runs recorded in (\S+metadata.db|postgresql://\S+)\. Flows there: "
                                          r"GcFlow\. Give one of them, or leave FLOW out to collect every flow\."),
 ])
 def test_mistakes_are_refused_with_what_to_do(af_home, args, message):

@@ -14,6 +14,8 @@ import pytest
 
 from conftest import REPO, ok
 
+pytestmark = pytest.mark.both_backends  # once on SQLite, once on PostgreSQL (conftest.py)
+
 FLOW = '''\
 from artiflow import Config, FlowSpec, IncludeFile, Parameter, step
 from lib.maths import scale
