@@ -179,3 +179,30 @@ def test_a_bad_busy_timeout_names_the_variable(af_home):
     result = run_flow(FLOW, "run", env={"N": "1", "ARTIFLOW_METADATA_BUSY_TIMEOUT": "soon"})
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert "ARTIFLOW_METADATA_BUSY_TIMEOUT='soon' is not a number of seconds" in result.stderr
+
+
+def test_a_run_whose_executor_cannot_open_is_recorded_as_failed(af_home, monkeypatch, capsys):
+    """The executor fails after the run is recorded (a cluster gone between the checks and the start):
+    the run reads as failed at once, not after its heartbeat expires, and the error reaches the user."""
+    import importlib.util
+
+    from artiflow import Flow
+    from artiflow.exceptions import ConfigError
+    from artiflow.graph import FlowGraph
+    from artiflow.runtime import launch
+    from artiflow.runtime.scheduler import RunOptions
+
+    spec = importlib.util.spec_from_file_location("hello_flow_for_executor_fault", FLOWS / "hello_flow.py")
+    module = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, spec.name, module)  # where the graph reader finds the class's source
+    spec.loader.exec_module(module)
+
+    def no_cluster(*args, **kwargs):
+        raise ConfigError("No Dask scheduler answered at tcp://127.0.0.1:1 within 2 s")
+
+    monkeypatch.setattr(launch, "Scheduler", no_cluster)
+    with pytest.raises(ConfigError, match="No Dask scheduler answered"):
+        launch.start_run(module.HelloFlow, FlowGraph.from_flow(module.HelloFlow), {}, RunOptions(quiet=True), None, None)
+    run = Flow("HelloFlow").latest_run
+    assert run.status == "failed" and run.finished_at is not None
+    assert "HelloFlow/1 could not start its tasks and is recorded as failed" in capsys.readouterr().err

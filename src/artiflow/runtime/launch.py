@@ -158,7 +158,12 @@ def _execute(flow_cls: type, graph: FlowGraph, store: ContentStore, metadata: Me
         with open(run_id_file, "w") as f:
             f.write(str(run_id))
     pathspec = f"{graph.name}/{run_id}"
-    scheduler = Scheduler(flow_cls, graph, store, metadata, run_id, config.user, params, options, console, resume)
+    try:
+        scheduler = Scheduler(flow_cls, graph, store, metadata, run_id, config.user, params, options, console, resume)
+    except BaseException:  # e.g. the cluster went away between the checks and the run: say so, leave no run "running"
+        metadata.finish_run(graph.name, run_id, "failed")
+        console.error(f"Run {pathspec} could not start its tasks and is recorded as failed.")
+        raise
     try:
         ok = scheduler.run()
     except RunnerFailure as failure:
