@@ -186,3 +186,37 @@ def test_a_resume_into_another_datastore_is_refused_naming_the_runs_one(af_home,
     resumed = ok(run_flow(path, "--datastore-root", f"s3://{name}/team", "resume", env={**env, **local}))
     assert "Resuming RootFlow/1 as run RootFlow/2" in resumed.stdout + resumed.stderr
     assert recorded_roots(shared) == [f"s3://{name}/team"] * 2
+
+
+def artiflow_reader(home: Path, metadata_url: str, *args: str) -> subprocess.CompletedProcess:
+    """`artiflow ARGS` as a third machine: its own ARTIFLOW_ROOT, no datastore setting, the shared metadata."""
+    folder = home / f"cli-{uuid.uuid4().hex[:6]}"
+    folder.mkdir()
+    base = {name: value for name, value in os.environ.items() if name not in SETTINGS}
+    env = {**base, "PYTHONPATH": str(REPO / "src"), "ARTIFLOW_ROOT": str(folder / ".artiflow"),
+           "ARTIFLOW_METADATA_URL": metadata_url}
+    return subprocess.run([sys.executable, "-m", "artiflow", *args], capture_output=True, text=True, env=env,
+                          cwd=folder, timeout=120)
+
+
+def test_verify_and_diff_read_each_run_from_its_own_recorded_datastore(af_home, shared):
+    first, second = af_home / "blobs-one", af_home / "blobs-two"
+    write(af_home, shared, "--datastore-root", str(first))
+    write(af_home, shared, "--datastore-root", str(second))
+    assert recorded_roots(shared) == [str(first), str(second)]
+
+    checked = artiflow_reader(af_home, shared, "verify", "RootFlow")
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert f"in the 2 datastores they were stored in ({first}, {second})" in checked.stdout
+
+    compared = artiflow_reader(af_home, shared, "diff", "RootFlow/1", "RootFlow/2")
+    assert compared.returncode == 0, compared.stderr
+    assert "Code: the same (1 file)" in compared.stdout, compared.stdout  # both snapshots read, each from its own
+
+    for blob in (second / "blobs").glob("*/*"):
+        blob.unlink()  # the second run's datastore lost its blobs; the first's are whole
+    broken = artiflow_reader(af_home, shared, "verify", "RootFlow")
+    assert broken.returncode == 1
+    assert "3 bad blobs: 3 missing." in broken.stdout
+    assert "RootFlow/2/start/1/message" in broken.stdout and "RootFlow/2/start/1 (stdout)" in broken.stdout
+    assert "RootFlow/1/" not in broken.stdout  # the same blobs are whole in the first run's datastore

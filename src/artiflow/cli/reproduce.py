@@ -154,8 +154,7 @@ def diff_command(run_a: str, run_b: str, as_json: bool) -> None:
     from ..lineage.diff import diff_runs
 
     a, b = open_run(run_a, "diff", exact=True), open_run(run_b, "diff", exact=True)
-    context = get_context()
-    diff = diff_runs(context.store, context.meta, a._row, b._row)
+    diff = diff_runs((a._ctx.store, b._ctx.store), get_context().meta, a._row, b._row)  # each on its own datastore
     if as_json:
         click.echo(json.dumps(diff.to_json(), indent=2))
         return
@@ -316,8 +315,8 @@ def rerun(pathspec: str, tokens: list[str], echo: Echo, use_cache: bool = False)
         flow_cls = load_flow_class(flow_file, row.flow, run.pathspec)
         params = flow_parameters(flow_cls)
         overrides = parse_overrides(tokens, params, run.pathspec)
-        words = {**stored_parameter_words(ctx.store, row, params, Path(scratch) / "included"), **overrides}
-        configs_json = config_values_env(ctx.store, row, flow_cls)
+        words = {**stored_parameter_words(run._ctx.store, row, params, Path(scratch) / "included"), **overrides}
+        configs_json = config_values_env(run._ctx.store, row, flow_cls)
         id_file = Path(scratch) / "run_id"
         command = [sys.executable, "-m", "artiflow", str(flow_file), "run",
                    *[word for given in words.values() for word in given],

@@ -8,7 +8,7 @@ and re-saves those whose value the run itself recorded (its parameters, the flow
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable
 
 import click
@@ -43,6 +43,13 @@ class Report:
     uses: list[Use]
     bad: dict[str, str]  # key -> "missing" or "corrupt"
     fate: dict[str, str]  # key -> what --repair did
+    roots: list[str]      # the datastores checked (each run's own, as recorded with it)
+    where: dict[tuple[str, int], str] = field(default_factory=dict)  # run -> the address of its datastore
+    bad_in: dict[str, str] = field(default_factory=dict)              # key -> the datastore it is bad in
+
+    def bad_uses(self, key: str) -> list[Use]:
+        """The uses of a bad blob by the runs whose datastore it is bad in (another may hold it whole)."""
+        return [u for u in self.uses if u.key == key and self.where.get(u.run) == self.bad_in.get(key)]
 
 
 def scope(meta: MetadataStore, pathspec: str | None) -> tuple[list[tuple[str, int]], list[str]]:
@@ -85,24 +92,47 @@ def verify(pathspec: str | None, repair: bool) -> Report:
     if not context.has_metadata():
         raise ArtiflowException(f"No runs are recorded in {context.where()}: there is nothing to verify. Run "
                                 f"this from the project folder (the one holding .artiflow), or set ARTIFLOW_ROOT.")
-    meta, store = context.meta, context.store
+    meta = context.meta
     runs, below = scope(meta, pathspec)
     uses = [use for flow, run_id in runs for use in references(meta, flow, run_id, below)]
-    keys = sorted({use.key for use in uses})
-    bad = {key: status for key in keys if (status := store.check(key)) != "ok"}
+    stores = _stores_of_runs(context, meta, runs)
+    places: dict[str, dict[str, Any]] = {}  # key -> the datastores of the runs using it, by their address
+    for use in uses:
+        store = stores[use.run]
+        places.setdefault(use.key, {}).setdefault(store.storage.describe(), store)
+    keys = sorted(places)
+    store_of = {}  # key -> the datastore it is bad in (or its only one)
+    for key in keys:
+        for store in places[key].values():
+            store_of[key] = store
+            if store.check(key) != "ok":
+                break
+    bad = {key: status for key in keys if (status := store_of[key].check(key)) != "ok"}
     first_use = {use.key: i for i, use in reversed(list(enumerate(uses)))}
     bad = dict(sorted(bad.items(), key=lambda item: first_use[item[0]]))  # in the order of the runs' tasks
     fate = {key: f"found corrupt earlier and moved aside to {copies[-1]}" for key, status in bad.items()
-            if status == "missing" and (copies := store.storage.quarantined_copies(key))}
+            if status == "missing" and (copies := store_of[key].storage.quarantined_copies(key))}
     if repair:
         for key in [k for k, status in bad.items() if status == "corrupt"]:
-            moved = store.quarantine(key)
+            moved = store_of[key].quarantine(key)
             fate[key] = f"moved aside to {moved}" if moved else "left in place (it reads correctly now)"
-            recovered = _recover(store, meta, key, [u for u in uses if u.key == key])
+            recovered = _recover(store_of[key], meta, key, [u for u in uses if u.key == key])
             if recovered or moved is None:
                 fate[key] = recovered or fate[key]
                 bad[key] = "repaired"
-    return Report(len(keys), uses, bad, fate)
+    where = {run: store.storage.describe() for run, store in stores.items()}
+    roots = sorted(set(where.values())) or [context.store.storage.describe()]
+    bad_in = {key: store_of[key].storage.describe() for key in bad}
+    return Report(len(keys), uses, bad, fate, roots, where, bad_in)
+
+
+def _stores_of_runs(context: Any, meta: MetadataStore, runs: list[tuple[str, int]]) -> dict[tuple[str, int], Any]:
+    """Each run's content store: on the datastore recorded with it (or this process's, for older runs)."""
+    stores = {}
+    for flow, run_id in runs:
+        record = meta.run(flow, run_id)
+        stores[(flow, run_id)] = context.for_run(record).store if record is not None else context.store
+    return stores
 
 
 def _recover(store: Any, meta: MetadataStore, key: str, uses: list[Use]) -> str | None:
@@ -118,14 +148,15 @@ def _recover(store: Any, meta: MetadataStore, key: str, uses: list[Use]) -> str 
 
 def print_report(report: Report, pathspec: str | None, repair: bool, echo: Echo) -> bool:
     """Print the problems, one line per use of a bad blob, and what to do; True if none is left."""
-    root = get_context().store.storage.describe()
     runs = {use.run for use in report.uses}
+    where = (f"in the datastore at {report.roots[0]}" if len(report.roots) == 1 else
+             f"in the {len(report.roots)} datastores they were stored in ({', '.join(report.roots)})")
     echo(f"Checked {_count(report.checked, 'blob')} used by {_count(len(report.uses), 'artifact')} and task "
-         f"outputs of {_count(len(runs), 'run')}, in the datastore at {root}.")
+         f"outputs of {_count(len(runs), 'run')}, {where}.")
     for key, status in report.bad.items():
         fate = f" ({report.fate[key]})" if key in report.fate else ""
         echo(f"{status}  blob {key}{fate}")
-        for use in [u for u in report.uses if u.key == key]:
+        for use in report.bad_uses(key):
             echo(f"    {use.pathspec}" + (f" {use.name}" if use.name.startswith("(") else ""))
     left = {k: s for k, s in report.bad.items() if s != "repaired"}
     if not report.bad:

@@ -153,12 +153,13 @@ def _key(refs: dict[str, Any], name: str) -> str | None:
     return None if ref is None else ref.key
 
 
-def parameter_changes(store: Any, row_a: RunRecord, row_b: RunRecord) -> dict[str, tuple[Any, Any]]:
-    """Parameters, constants and configs whose stored values differ (by content key), with both values."""
+def parameter_changes(stores: tuple[Any, Any], row_a: RunRecord, row_b: RunRecord) -> dict[str, tuple[Any, Any]]:
+    """Parameters, constants and configs whose stored values differ (by content key), with both values
+    (each read from its own run's datastore)."""
     refs_a, refs_b = row_a.param_refs, row_b.param_refs
     names = sorted(set(refs_a) | set(refs_b) | set(row_a.params) | set(row_b.params))
     differ = [n for n in names if n != "name" and _key(refs_a, n) != _key(refs_b, n)]
-    return {n: (_shown_value(store, row_a, n), _shown_value(store, row_b, n)) for n in differ}
+    return {n: (_shown_value(stores[0], row_a, n), _shown_value(stores[1], row_b, n)) for n in differ}
 
 
 def code_changes(code_a: CodeSnapshot, code_b: CodeSnapshot, a: str, b: str) -> dict[str, list[str]]:
@@ -183,17 +184,17 @@ def package_changes(env_a: dict[str, Any], env_b: dict[str, Any]) -> dict[str, t
             if pkgs_a.get(name) != pkgs_b.get(name)}
 
 
-def diff_runs(store: Any, meta: MetadataStore, row_a: RunRecord, row_b: RunRecord) -> RunDiff:
-    """Compare two runs (their metadata records) in full."""
+def diff_runs(stores: tuple[Any, Any], meta: MetadataStore, row_a: RunRecord, row_b: RunRecord) -> RunDiff:
+    """Compare two runs (their metadata records) in full; `stores` are their datastores (the same one, or two)."""
     a, b = row_a.pathspec, row_b.pathspec
-    code_a, code_b = code_of_run(store, row_a), code_of_run(store, row_b)
-    env_a, env_b = environment_of_run(store, row_a), environment_of_run(store, row_b)
+    code_a, code_b = code_of_run(stores[0], row_a), code_of_run(stores[1], row_b)
+    env_a, env_b = environment_of_run(stores[0], row_a), environment_of_run(stores[1], row_b)
     both_code = code_a is not None and code_b is not None
     both_env = env_a is not None and env_b is not None
     changes = compare_artifacts(meta, (row_a.flow, row_a.run_id), (row_b.flow, row_b.run_id))
     return RunDiff(
         a=a, b=b,
-        parameters=parameter_changes(store, row_a, row_b),
+        parameters=parameter_changes(stores, row_a, row_b),
         code=code_changes(code_a, code_b, a, b) if both_code else None,
         code_files=len(set(code_a.blobs) | set(code_b.blobs)) if both_code else 0,
         packages=package_changes(env_a, env_b) if both_env else {},
