@@ -151,8 +151,9 @@ def flow_file_of(flow_cls: type) -> str | None:
     return path if isinstance(path, str) and os.path.isfile(path) else None
 
 
-def record_run_code(store: Any, metadata: MetadataStore, flow_cls: type, run_id: int) -> None:
-    """Store the run's code and environment and note their keys on the run (called as the run starts).
+def record_run_code(store: Any, metadata: MetadataStore, flow_cls: type, run_id: int) -> str | None:
+    """Store the run's code and environment and note their keys on the run (called as the run starts);
+    the code snapshot's key (None for a flow not loaded from a file), which remote executors ship.
 
     Both are cheap (a millisecond or two: package versions come from folder names, new blobs are
     fsynced as one batch), so this runs in line, before any task: even a run that fails at once has them.
@@ -162,6 +163,7 @@ def record_run_code(store: Any, metadata: MetadataStore, flow_cls: type, run_id:
         code_key = snapshot_code(store, flow_file, sys.modules.values()) if flow_file else None
         environment_key = store_environment(store)
     metadata.set_run_code(flow_cls.__name__, run_id, code_key, environment_key)
+    return code_key
 
 
 # -- reading one back ----------------------------------------------------------------------------

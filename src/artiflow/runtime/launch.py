@@ -60,10 +60,11 @@ def start_run(flow_cls: type, graph: FlowGraph, param_values: dict[str, Any], op
     run_id = metadata.new_run(graph.name, config.user, options.tags, shown, params,
                               system_tags=project_info(flow_cls, config.user).get("tags", []),
                               datastore_root=recorded_root(config.datastore_root))
-    record_run_code(store, metadata, flow_cls, run_id)
+    code_key = record_run_code(store, metadata, flow_cls, run_id)
     console = Console(options.quiet)
     console.info(f"Run {graph.name}/{run_id} starting (user {config.user}).")
-    return _execute(flow_cls, graph, store, metadata, config, run_id, params, options, run_id_file, console)
+    return _execute(flow_cls, graph, store, metadata, config, run_id, params, options, run_id_file, console,
+                    code_key=code_key)
 
 
 def resume_run(flow_cls: type, graph: FlowGraph, step: str | None, origin_run_id: str | None, options: RunOptions,
@@ -80,7 +81,7 @@ def resume_run(flow_cls: type, graph: FlowGraph, step: str | None, origin_run_id
                               origin_run_id=origin.run_id,
                               system_tags=project_info(flow_cls, config.user).get("tags", []),
                               datastore_root=recorded_root(config.datastore_root))
-    record_run_code(store, metadata, flow_cls, run_id)
+    code_key = record_run_code(store, metadata, flow_cls, run_id)
     if metadata.run(graph.name, origin.run_id) is None:  # `artiflow gc` dropped it meanwhile
         metadata.finish_run(graph.name, run_id, "failed")
         raise CommandError(f"Run {origin.pathspec} was deleted (by artiflow gc) while this resume "
@@ -89,7 +90,8 @@ def resume_run(flow_cls: type, graph: FlowGraph, step: str | None, origin_run_id
     where = f"step '{plan.resume_point}'" if plan.resume_point else "its unfinished steps"
     console.info(f"Resuming {origin.pathspec} as run {graph.name}/{run_id} from {where} "
                  f"(user {config.user}).")
-    return _execute(flow_cls, graph, store, metadata, config, run_id, params, options, run_id_file, console, plan)
+    return _execute(flow_cls, graph, store, metadata, config, run_id, params, options, run_id_file, console, plan,
+                    code_key)
 
 
 def origin_configs(flow_cls: type, given: str | None, datastore_root: str | None,
@@ -153,13 +155,14 @@ def _given_run(metadata: MetadataStore, flow: str, given: str) -> RunRecord:
 
 def _execute(flow_cls: type, graph: FlowGraph, store: ContentStore, metadata: MetadataStore, config: Config,
              run_id: int, params: dict[str, ArtifactRef], options: RunOptions, run_id_file: str | None,
-             console: Console, resume: ResumePlan | None = None) -> bool:
+             console: Console, resume: ResumePlan | None = None, code_key: str | None = None) -> bool:
     if run_id_file:
         with open(run_id_file, "w") as f:
             f.write(str(run_id))
     pathspec = f"{graph.name}/{run_id}"
     try:
-        scheduler = Scheduler(flow_cls, graph, store, metadata, run_id, config.user, params, options, console, resume)
+        scheduler = Scheduler(flow_cls, graph, store, metadata, run_id, config.user, params, options, console, resume,
+                              code_key)
     except BaseException:  # e.g. the cluster went away between the checks and the run: say so, leave no run "running"
         metadata.finish_run(graph.name, run_id, "failed")
         console.error(f"Run {pathspec} could not start its tasks and is recorded as failed.")

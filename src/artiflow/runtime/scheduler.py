@@ -34,7 +34,6 @@ from ..lineage.producers import output_producers
 from .hooks import MetadataEntry
 from .executors import Finished, RunInfo, open_executor
 from .executors.local import STOP_SIGNALS
-from .executors.routing import remote_steps
 from .output import store_log
 from .resume import ResumePlan, origin_pathspec
 from .spec import CatchPlan, InputSpec, ParallelInfo, TaskResult, TaskSpec
@@ -111,7 +110,7 @@ class Scheduler:
 
     def __init__(self, flow_cls: type[FlowSpec], graph: FlowGraph, store: ContentStore, metadata: MetadataStore,
                  run_id: int, user: str, params: dict[str, ArtifactRef], options: RunOptions,
-                 console: Console, resume: ResumePlan | None = None) -> None:
+                 console: Console, resume: ResumePlan | None = None, code_key: str | None = None) -> None:
         self.flow_cls = flow_cls
         self.graph = graph
         self.store = store
@@ -138,7 +137,7 @@ class Scheduler:
         self.reused_count = 0
         self.cached_count = 0
         self.cache = self._step_cache()
-        self.executor = self._open_executor()
+        self.executor = self._open_executor(code_key)
         self.stop_requested: str | None = None  # set by a signal handler; the loop stops cleanly
 
     def _step_cache(self) -> Any:
@@ -160,13 +159,9 @@ class Scheduler:
     def flow_name(self) -> str:
         return self.graph.name
 
-    def _open_executor(self) -> Any:
-        """The run's executor: local forked processes, or a remote one that is told how to rebuild the flow."""
+    def _open_executor(self, code_key: str | None) -> Any:
+        """The run's executor: local forked processes, or a remote one that rebuilds the flow from `code_key`."""
         work = TaskWork(self.flow_cls, self.graph, self.store, self.task_decorators)
-        code_key = None
-        if self.options.executor != "local" or remote_steps(self.decorators):  # @batch steps go to Dask
-            run = self.metadata.run(self.flow_name, self.run_id)
-            code_key = run.code_key if run is not None else None
         info = RunInfo(self.flow_cls, self.graph, self.store, self.run_id, self.decorators,
                        list(self.options.with_decorators), code_key)
         return open_executor(self.options.executor, info, work, self.console.task_line, self.options.dask_scheduler)
