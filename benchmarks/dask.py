@@ -17,8 +17,9 @@ benchmarks/flows/foreach.py (ForeachFlow, `--n N`: start, N trivial `work` tasks
 
 CPU seconds are sampled with psutil from every process of a run: the driver, the Dask scheduler,
 the worker processes and their task hosts (each `self` only), and the task processes (reaped by
-the hosts, or by the driver for the local executor). "executor CPU/task" is everything but the
-task processes, less what the idle cluster burns anyway over the run's wall time (heartbeats,
+the hosts, or by the driver for the local executor), and the S3 broker processes that make the
+tasks' small-blob requests (datastore/s3broker.py; shown apart, as "S3 broker CPU/task": it is the
+requests' cost, not the executor's). "executor CPU/task" is everything but the task and broker processes, less what the idle cluster burns anyway over the run's wall time (heartbeats,
 ticks, monitors: measured for 5 s before the runs), divided by the number of tasks: the executor's
 own cost per task, beside the task (whose own cost, with S3, is mostly its requests). "per extra
 task" subtracts the --n-small run from the --n run. Figures are medians over --repeat rounds.
@@ -49,6 +50,8 @@ sys.path[:] = [os.path.join(REPO, "src"), os.path.join(REPO, "tests"),
 
 from dask_cluster import dask_cluster  # noqa: E402  (the tests' cluster fixture)
 from s3_server import CREDENTIALS, free_port, moto_server_command, s3_client  # noqa: E402
+
+BROKER_NAME = "artiflow-s3"  # the name the S3 broker process gives itself (datastore/s3broker.py)
 
 FLOW = os.path.join(HERE, "flows", "foreach.py")
 PLUGIN = os.path.join(REPO, "tests", "plugin_store")
@@ -141,6 +144,9 @@ class CpuSampler:
             self.role[proc.pid] = "driver"
             return "reaper"
         try:
+            if proc.name() == BROKER_NAME:  # the S3 requests of the tasks forked beside it: not the executor's
+                self.role[proc.pid] = "s3 broker"
+                return "broker"
             parent = self.psutil.Process(proc.ppid())
             if parent.pid == self.driver or self._is_host(parent):
                 return "task"
@@ -176,7 +182,7 @@ class CpuSampler:
     def totals(self) -> tuple[float, float]:
         """(CPU of the executor's processes, CPU of the task processes) since the start."""
         executor = sum(cpu - self.base_self.get(pid, 0.0) for pid, cpu in self.self_cpu.items()
-                       if self.kind.get(pid) != "task")
+                       if self.kind.get(pid) not in ("task", "broker"))
         tasks = sum(cpu - self.base_reaped.get(pid, 0.0) for pid, cpu in self.reaped.items()
                     if self.kind.get(pid) == "reaper")
         return executor, tasks
@@ -233,6 +239,9 @@ def run_once(kind: str, n: int, env: dict, roots: list[int], moto: Moto | None, 
               "executor_cpu_ms_per_task": round(beyond_idle / tasks * 1000, 2),
               "executor_cpu_ms_per_task_with_idle": round(executor_cpu / tasks * 1000, 2),
               "task_cpu_ms_per_task": round(task_cpu / tasks * 1000, 2), "executor_cpu_s_by_process": cpu.by_role()}
+    broker_cpu = cpu.by_role().get("s3 broker")
+    if broker_cpu is not None:  # the small-blob requests the tasks handed to it (datastore/s3broker.py)
+        record["s3_broker_cpu_ms_per_task"] = round(broker_cpu / tasks * 1000, 2)
     if moto and bucket:
         counts = moto.requests_since(offset, bucket)
         record["s3_requests"] = dict(counts)
@@ -322,7 +331,7 @@ def measure(kind: str, n: int, workdir: str, moto: Moto, cluster, roots: list[in
 
 
 FIGURES = ("wall_s", "tasks_per_s", "executor_cpu_ms_per_task", "task_cpu_ms_per_task", "s3_requests_per_task",
-           "s3_server_cpu_s")
+           "s3_server_cpu_s", "s3_broker_cpu_ms_per_task")
 
 
 def summarize(records: list[dict], n: int, n_small: int) -> dict:
@@ -364,6 +373,9 @@ def print_table(summary: dict) -> None:
               f"{row.get('marginal_task_cpu_ms_per_task', ''):>10}{row.get('marginal_s3_requests', ''):>8}")
     print("(CPU and wall per task in ms; 'per extra task': the difference between the --n and --n-small runs)")
     for case, row in summary.items():
+        if "s3_broker_cpu_ms_per_task" in row:
+            print(f"{case}: the S3 broker processes (the tasks' small-blob requests) spent "
+                  f"{row['s3_broker_cpu_ms_per_task']} CPU ms per task")
         if "s3_server_cpu_s" in row:
             requests = sum(row["s3_requests"].values())
             print(f"{case}: the S3 server (moto) spent {row['s3_server_cpu_s']:.1f} CPU s on {requests} requests "

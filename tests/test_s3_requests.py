@@ -2,8 +2,10 @@
 pass-through proxy in front of moto_server, which records each one's request line.
 
 On S3 a request (4-11 ms here, more on AWS) costs more than the Python around it, so a trivial task is held to at
-most 3: a foreach task reads its list (1 GET) and writes its artifact (1 PUT, no HEAD before it), and the join
-reads the artifact back (1 GET); a linear step writes its artifact (1 PUT).
+most 3. Locally it makes 1: a foreach task writes its artifact (1 PUT, no HEAD before it); its reads of the list,
+and the join's read of its artifact, are answered by the runner's broker (datastore/s3broker.py) from the blobs
+it moved already (the list the start step wrote, the artifact the task wrote). A linear step writes its artifact
+(1 PUT).
 """
 
 from __future__ import annotations
@@ -127,7 +129,8 @@ def test_a_trivial_foreach_task_costs_at_most_three_requests(af_home, bucket):
     per_task = (len(more) - len(few)) / 6  # what one more element costs: its task, and the join's read of it
     counts = f"2 elements: {sorted(Counter(few).items())}; 8 elements: {sorted(Counter(more).items())}"
     assert per_task <= MAX_REQUESTS_PER_TRIVIAL_TASK, f"{per_task} requests per foreach task ({counts})"
-    assert Counter(more) - Counter(few) == Counter({"GET blobs": 12, "PUT blobs": 6}), counts
+    # each task's PUT; the list and the task's artifact are read from the broker's cache, not S3
+    assert Counter(more) - Counter(few) == Counter({"PUT blobs": 6}), counts
     assert not [r for r in more if r.startswith("HEAD")], counts  # small blobs are PUT without asking first
 
 

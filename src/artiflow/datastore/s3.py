@@ -18,6 +18,7 @@ from ..exceptions import ConfigError
 from . import s3gc
 from .chunks import byte_view
 from .s3errors import BOTO3_MISSING, error_code, is_missing, translate
+from .s3broker import BROKER_BYTES, BrokerGone
 from .s3parts import ObjectChanged, download, upload_multipart
 from .storage import KEY_PATTERN, BlobInfo
 
@@ -99,7 +100,8 @@ def parse_root(root: str) -> tuple[str, str]:
 class S3Storage:
     """Blobs in an S3 bucket under a prefix. One boto3 client per process: a task forked from the runner never
     uses the parent's client, whose connections it would share, but a spare one the parent made and never used
-    (so it has no connection yet), which saves each task the ~10 ms of making a client."""
+    (so it has no connection yet), which saves each task the ~10 ms of making a client. Once the parent serves
+    its forked tasks (`serve_forked_tasks`), their small blobs go through its broker instead (s3broker.py)."""
 
     supports_gc = True
     defers_deletes = True  # gc moves unused blobs to a trash and deletes them at a later gc: see s3gc.py
@@ -113,6 +115,8 @@ class S3Storage:
         self._session: Any = None
         self._client_of: tuple[int, Any] | None = None  # (pid, client)
         self._spare: tuple[int, Any] | None = None  # (pid of its maker, which never uses it; a client)
+        self._broker: tuple[int, str] | None = None  # (pid of the process serving its forked tasks; its socket)
+        self._broker_client: tuple[int, Any] | None = None  # (pid, BrokerClient) in a task forked from it
         self.gc_margin_seconds = float(self.settings.gc_margin_seconds)
 
     @classmethod
@@ -190,6 +194,53 @@ class S3Storage:
             s3={"addressing_style": "path"} if self.settings.endpoint_url else None)
         return self._session.client("s3", endpoint_url=self.settings.endpoint_url, config=config)
 
+    # -- the broker: small blobs of forked tasks go through their parent (s3broker.py says why) -------------
+    def serve_forked_tasks(self) -> Callable[[], None]:
+        """Serve the small-blob requests of the tasks this process forks from now on; returns the closer."""
+        from .s3broker import start_broker
+
+        path, stop = start_broker(self)
+        self._broker = (os.getpid(), path)
+
+        def close() -> None:
+            self._broker = None
+            stop()
+
+        return close
+
+    def for_broker(self) -> S3Storage:
+        """A copy with its own session and client, for the broker process (nothing of this one's is reused)."""
+        return S3Storage(self.bucket, self.prefix, self.settings)
+
+    def _through_broker(self, operation: str, key: str, *args: Any) -> Any:
+        """Ask the parent's broker (None/False: no broker here, the blob is too large for it, or it is gone).
+
+        A broker that stopped answering (its process was killed) is forgotten: this task goes on alone.
+        """
+        try:
+            broker = self._broker_for_task()
+            if broker is None:
+                return None
+            found = getattr(broker, operation)(key, *args)
+        except BrokerGone:
+            self._broker = None
+            return None
+        return True if operation == "put" else found
+
+    def _broker_for_task(self) -> Any:
+        """This forked task's connection to its parent's broker, or None (no broker, or this is its process)."""
+        if self._broker is None:
+            return None
+        pid = os.getpid()
+        maker, path = self._broker
+        if maker == pid:
+            return None
+        if self._broker_client is None or self._broker_client[0] != pid:
+            from .s3broker import BrokerClient
+
+            self._broker_client = (pid, BrokerClient(path))
+        return self._broker_client[1]
+
     @contextlib.contextmanager
     def _calling(self, operation: str, what: str) -> Iterator[None]:
         """Turn a botocore error into the artiflow error that says what went wrong and what to do."""
@@ -223,6 +274,8 @@ class S3Storage:
         """
         views = [byte_view(chunk) for chunk in chunks]
         size = sum(view.nbytes for view in views)
+        if size <= BROKER_BYTES and self._through_broker("put", key, views):
+            return
         name = self.object_name(key)
         with self._calling("upload", f"blob {key} ({size} bytes)"):
             if size < self.settings.multipart_bytes:
@@ -231,13 +284,17 @@ class S3Storage:
                 upload_multipart(self.client(), self.bucket, name, views, self.settings.part_bytes(size),
                                  self.settings.concurrency)
 
-    def get(self, key: str) -> memoryview:
+    def get(self, key: str, at_most: int | None = None) -> memoryview | None:
         """The blob's bytes in a writable buffer (large: ranged GETs in parallel); FileNotFoundError if absent.
 
         A blob a gc moved to the trash while a run still relied on it is read from there (and put back).
+        With `at_most`, None for a blob larger than that (after one request; what a broker asks).
         """
+        found = self._through_broker("get", key)
+        if found is not None:
+            return found
         try:
-            return self.download(self.object_name(key))
+            return self.download(self.object_name(key), at_most)
         except FileNotFoundError:
             with self._calling("read from the trash", f"blob {key}"):
                 found = s3gc.read_from_trash(self, key)
@@ -245,14 +302,16 @@ class S3Storage:
                 raise
             return found
 
-    def download(self, name: str) -> memoryview:
-        """An object's bytes; one replaced while being read (a rewrite after quarantine) is read again whole."""
+    def download(self, name: str, at_most: int | None = None) -> memoryview | None:
+        """An object's bytes; one replaced while being read (a rewrite after quarantine) is read again whole.
+
+        None if `at_most` is given and the object is larger."""
         what = f"object {name}"
         for _ in range(READ_ATTEMPTS_ON_CHANGE):
             with self._calling("download", what):
                 try:
                     return download(self.client(), self.bucket, name, self.settings.range_bytes(),
-                                    self.settings.concurrency, self.settings.max_attempts)
+                                    self.settings.concurrency, self.settings.max_attempts, at_most)
                 except ObjectChanged:
                     continue
                 except Exception as exc:

@@ -114,10 +114,12 @@ def _abort_quietly(client: Any, bucket: str, name: str, upload_id: str) -> None:
         pass  # an upload left behind is invisible (never an object) and an S3 lifecycle rule reaps it
 
 
-def download(client: Any, bucket: str, name: str, range_bytes: int, concurrency: int, attempts: int) -> memoryview:
+def download(client: Any, bucket: str, name: str, range_bytes: int, concurrency: int, attempts: int,
+             at_most: int | None = None) -> memoryview | None:
     """The object's bytes in one writable buffer: the first part with one GET, the rest as parallel ranged GETs.
 
     Raises the ClientError NoSuchKey if it is absent, ObjectChanged if it was replaced while being read.
+    None, after the first GET's headers, if `at_most` is given and the object is larger.
     """
     try:
         first = client.get_object(Bucket=bucket, Key=name, Range=f"bytes=0-{range_bytes - 1}")
@@ -126,6 +128,9 @@ def download(client: Any, bucket: str, name: str, range_bytes: int, concurrency:
             raise
         first = client.get_object(Bucket=bucket, Key=name)
     total = _total_size(first)
+    if at_most is not None and total > at_most:
+        first["Body"].close()
+        return None
     view = memoryview(bytearray(total))
     head = min(total, first["ContentLength"])
     starts = list(range(head, total, range_bytes))

@@ -19,6 +19,7 @@ from typing import Callable, Iterator
 
 from ..output import LineView, Spool
 from ..spec import TaskResult, TaskSpec
+from ..._process import parent_death_signal
 from .base import Finished, OutputCallback
 
 STREAMS = ("stdout", "stderr")
@@ -94,21 +95,19 @@ def _run_exit_handlers() -> None:
         pass
 
 
-def _parent_death_signal() -> Callable[[], None]:
-    """A function a forked task calls so the kernel kills it if the runner dies (Linux; else a no-op).
+def _serve_forked_tasks(work: Callable[[TaskSpec], TaskResult]) -> Callable[[], None] | None:
+    """Start the datastore's service for tasks forked from here, when it has one (S3: see s3broker.py).
 
-    Resolved once in the runner: importing ctypes in every task would cost a millisecond each.
+    Returns what ends it; None when there is none, or it could not start (tasks then do their own requests).
     """
-    if not sys.platform.startswith("linux"):
-        return lambda: None
+    storage = getattr(getattr(work, "store", None), "storage", None)
+    serve = getattr(storage, "serve_forked_tasks", None)
+    if not callable(serve):
+        return None
     try:
-        import ctypes
-
-        prctl = ctypes.CDLL(None, use_errno=True).prctl
-    except (OSError, AttributeError):
-        return lambda: None
-    pr_set_pdeathsig = 1
-    return lambda: prctl(pr_set_pdeathsig, signal.SIGKILL)
+        return serve()
+    except OSError:
+        return None
 
 
 class LocalExecutor:
@@ -126,7 +125,8 @@ class LocalExecutor:
             os.set_blocking(fd, False)
         signal.set_wakeup_fd(self.wakeup_write, warn_on_full_buffer=False)
         self.selector.register(self.wakeup_read, selectors.EVENT_READ, None)
-        self.die_with_parent = _parent_death_signal()
+        self.die_with_parent = parent_death_signal()
+        self.end_blob_service = _serve_forked_tasks(work)
 
     def __len__(self) -> int:
         return len(self.running)
@@ -311,6 +311,9 @@ class LocalExecutor:
         if previous != self.wakeup_write:  # someone else's: leave it in place
             signal.set_wakeup_fd(previous)
         self.selector.close()
+        if self.end_blob_service is not None:
+            self.end_blob_service()
+            self.end_blob_service = None
         for fd in (self.wakeup_read, self.wakeup_write):
             try:
                 os.close(fd)
