@@ -26,12 +26,16 @@ demo: $(VENV)/.installed
 	cd examples && ../$(VENV)/bin/artiflow status HelloFlow
 	cd examples && ../$(PY) -c "from artiflow import Flow; run = Flow('HelloFlow').latest_run; print('client reads:', run['start'].task.data.message)"
 
-# Install the test extras (and, as root, Debian's PostgreSQL server when missing) and run the whole suite.
-# The PostgreSQL tests fail rather than skip here; `make test REQUIRE_POSTGRES=0` lets them skip.
+# Install the test extras (and, as root, Debian's PostgreSQL server and Chromium when missing) and run the whole
+# suite. The PostgreSQL tests fail rather than skip here; `make test REQUIRE_POSTGRES=0` lets them skip. The card
+# screenshot test fails without Chromium; `make test REQUIRE_CHROMIUM=0` lets it skip.
 REQUIRE_POSTGRES ?= 1
+REQUIRE_CHROMIUM ?= 1
 test: $(VENV)/.installed-test
 	sh tests/services/ensure_postgres.sh
-	ARTIFLOW_TEST_REQUIRE_POSTGRES=$(REQUIRE_POSTGRES) $(PY) -m pytest -q -n 2 --dist loadfile
+	sh tests/services/ensure_chromium.sh
+	ARTIFLOW_TEST_REQUIRE_POSTGRES=$(REQUIRE_POSTGRES) ARTIFLOW_TEST_REQUIRE_CHROMIUM=$(REQUIRE_CHROMIUM) \
+		ARTIFLOW_TEST_REQUIRE_MLFLOW=1 $(PY) -m pytest -q -n 2 --dist loadfile
 
 # The end-to-end flow tests again, each on a fresh prefix of an S3 bucket of one moto_server (tests/s3_mode.py):
 # the unit tests are deselected, tests about the local datastore's files are skipped with their reason.

@@ -152,8 +152,10 @@ def test_card_cli_mistakes(card_run):
     assert "Choose one with --type, --id or --hash" in several.stderr
     none = run_flow("card_flow.py", "card", "get", "1/middle/2", "--type", "default")
     assert none.returncode == 1 and "No card with type 'default' for task CardFlow/1/middle/2. Its cards:" in none.stderr
-    bad = run_flow("card_flow.py", "card", "view", "1")
+    bad = run_flow("card_flow.py", "card", "get", "1")
     assert bad.returncode == 1 and "give RUN/STEP/TASK" in bad.stderr
+    several_in_run = run_flow("card_flow.py", "card", "view", "1", "--no-open")   # the newest task has five
+    assert several_in_run.returncode == 1 and "Task CardFlow/1/end/3 has 5 cards that match" in several_in_run.stderr
 
 
 # -- mistakes a user can make --------------------------------------------------------------------------

@@ -202,6 +202,17 @@ def test_retry_catch_and_a_timeout_that_kills_behave_as_locally(on_dask, af_home
     assert stuck.exception.type == "TimeoutException" and "was killed" in stuck.exception.message
 
 
+def test_metrics_come_back_from_the_workers_also_from_a_task_killed_hard(on_dask, af_home):
+    crash = Path(__file__).parent / "flows" / "metrics_crash_flow.py"
+    ok(run_flow(crash, "run", "--mode", "sigkill", "--executor", "dask"))  # the retry succeeds
+    task = latest("MetricsCrashFlow")["start"].task
+    first = task.attempts[0]
+    assert first.status == "failed"
+    # logged over a second before the kill: spilled on the worker, sent back with the attempt's death
+    assert [(r.name, r.value, r.step) for r in first.metrics][:3] == [("attempt_loss", float(i), i) for i in range(3)]
+    assert [r.value for r in task.metrics] == [10.0, 11.0, 12.0]
+
+
 # -- resume ----------------------------------------------------------------------------------------------
 RESUMABLE = """
 from artiflow import FlowSpec, step

@@ -16,6 +16,7 @@ class Current:
 
     def _reset(self) -> None:
         self._info: dict[str, Any] = {}
+        self._log_metric: Any = None  # runtime.metrics.log_metric, once a task has logged through current
 
     def _set(self, **info: Any) -> None:
         self._info = dict(info)
@@ -57,6 +58,15 @@ class Current:
 
             return NoCards(self._info.get("step_name"))
         return collector
+
+    def log_metric(self, name: str, value: float, step: int | None = None) -> None:
+        """Record a metric point of the running task, as `self.log_metric` does (usable from any function)."""
+        log = self._log_metric
+        if log is None:
+            from .runtime.metrics import log_metric
+
+            log = self._log_metric = log_metric
+        log(name, value, step)
 
     def __getattr__(self, name: str) -> Any:
         if name.startswith("_"):

@@ -111,6 +111,12 @@ class MetadataError(ArtiflowException):
     headline = "Metadata store error"
 
 
+class MetricError(ArtiflowException):
+    """`log_metric` was given a bad name, value or step, or was called outside a running step."""
+
+    headline = "Invalid metric"
+
+
 class ExternalCommandFailed(ArtiflowException):
     """A command a flow ran failed (Metaflow's name; flows raise it themselves too)."""
 

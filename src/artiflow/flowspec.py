@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator, NamedTuple, Sequence
 
 from .cli.main import install_excepthook
 from .exceptions import InvalidNextError
+from .runtime import metrics as _metrics  # only the standard library: log_metric is called often
 
 install_excepthook()  # an artiflow error raised while a flow file loads shows the user's frames, not artiflow's
 
@@ -362,6 +363,13 @@ class FlowSpec:
         return os.path.basename(getattr(sys.modules[type(self).__module__], "__file__", "") or "")
 
     # -- joins ---------------------------------------------------------------------------------------
+    def log_metric(self, name: str, value: float, step: int | None = None) -> None:
+        """Record a metric point of this task: a number (NaN is kept), with an optional integer step.
+
+        Points are buffered in the task and recorded with it, failed attempts included; see docs/metrics.md.
+        """
+        _metrics.log_metric(name, value, step)
+
     def merge_artifacts(self, inputs: Inputs, include: Sequence[str] | None = None,
                         exclude: Sequence[str] | None = None) -> None:
         """Carry over every artifact whose value is the same in all inputs that have it (Metaflow's merge)."""

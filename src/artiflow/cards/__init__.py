@@ -11,7 +11,7 @@ from .._lazy import lazy_exports
 
 __all__ = [
     "Artifact", "BlankCard", "Card", "CardContainer", "CardNotPresentException", "DefaultCard", "Error",
-    "ErrorCard", "Image", "Markdown", "MetaflowCard", "MetaflowCardComponent", "ProgressBar", "Table",
+    "ErrorCard", "Image", "Markdown", "MetaflowCard", "MetaflowCardComponent", "MetricsChart", "ProgressBar", "Table",
     "VegaChart", "card", "get_cards", "register_card",
 ]
 
@@ -24,6 +24,7 @@ __getattr__, __dir__ = lazy_exports(
         ".components": ("Artifact", "Error", "Image", "Markdown", "ProgressBar", "Table", "VegaChart"),
         ".decorator": ("card",),
         ".exceptions": ("CardNotPresentException",),
+        ".metrics_view": ("MetricsChart",),
         ".registry": ("register_card",),
     },
     submodules=("base", "builtin", "client", "components", "decorator", "exceptions", "registry", "testing"),

@@ -53,8 +53,19 @@ def _graph_html(graph: Any) -> str:
     return "<h2>Steps</h2>" + table_html(["step", "kind", "next"], rows)
 
 
+def _metrics_html(task: Any) -> list[str]:
+    """The task's metrics as charts (no section when it logged none)."""
+    records = getattr(task, "metrics", None)
+    if not records:
+        return []
+    from .metrics_view import metrics_section
+
+    return metrics_section(records)
+
+
 class DefaultCard(MetaflowCard):
-    """The task at a glance: where it ran, its parameters, its artifacts, then the components added."""
+    """The task at a glance: where it ran, the components added, its metrics as charts, its parameters and
+    artifacts. `options={"metrics": False}` leaves the charts out."""
 
     type = "default"
     ALLOW_USER_COMPONENTS = True
@@ -69,6 +80,8 @@ class DefaultCard(MetaflowCard):
         comps = components_html(self.components)
         if comps:
             body += ['<section class="af-card-section">', *comps, "</section>"]
+        if self.options.get("metrics", True):
+            body += _metrics_html(task)
         body += ["<h2>Parameters</h2>",
                  table_html(["name", "type", "value"], params) if params else '<p class="af-muted">none</p>',
                  "<h2>Artifacts</h2>",

@@ -1,4 +1,5 @@
-"""`python flow.py card list|get|view PATHSPEC`: find the cards of a run, step or task and show them."""
+"""`python flow.py card list|get|view PATHSPEC` (and `artiflow card ... FLOW/PATHSPEC`): find the cards of a
+run, step or task and show them."""
 
 from __future__ import annotations
 
@@ -12,7 +13,25 @@ import click
 from ..cli.errors import friendly_errors
 from ..exceptions import CommandError
 
-PATHSPEC_HELP = "RUN/STEP/TASK (the flow name may lead; RUN/STEP is enough for a step with one task)"
+PATHSPEC_HELP = ("RUN/STEP/TASK (the flow name may lead, and must with `artiflow card`; RUN/STEP is enough for a "
+                 "step with one task)")
+
+
+def _where(ctx: click.Context, pathspec: str | None) -> tuple[str, str | None, list[str] | None]:
+    """(flow name, the rest of the pathspec, the flow's step names if known) for either command group.
+
+    Under `python flow.py card` the flow is the file's; under `artiflow card` it is the pathspec's first part.
+    """
+    flow_cls = (ctx.obj or {}).get("flow_cls")
+    if flow_cls is not None:
+        return flow_cls.__name__, pathspec, _step_names(flow_cls)
+    if not pathspec:
+        raise CommandError("Name the flow: artiflow card list|get|view FLOW[/RUN[/STEP[/TASK]]], e.g. "
+                           "artiflow card view TrainFlow/12/start.")
+    from ..client.pathspec import split
+
+    flow_name, *rest = split(pathspec)
+    return flow_name, "/".join(rest) or None, None
 
 
 def _filters() -> list[Any]:
@@ -28,14 +47,9 @@ def _with_filters(func: Any) -> Any:
 
 
 def _cards_of(task: Any, card_type: str | None, card_id: str | None, card_hash: str | None) -> list[Any]:
-    from .client import get_cards
-    from .exceptions import CardNotPresentException
+    from .pick import CardFilter
 
-    try:
-        cards = list(get_cards(task, id=card_id, type=card_type))
-    except CardNotPresentException:
-        cards = []
-    return [c for c in cards if card_hash is None or c.hash.startswith(card_hash)]
+    return CardFilter(card_type, card_id, card_hash).cards_of(task)
 
 
 def _one_task(flow_name: str, pathspec: str) -> Any:
@@ -51,21 +65,38 @@ def _one_task(flow_name: str, pathspec: str) -> Any:
 
 def _one_card(flow_name: str, pathspec: str, card_type: str | None, card_id: str | None,
               card_hash: str | None) -> Any:
-    from .client import card_records
+    from .pick import CardFilter, newest_card
 
-    task = _one_task(flow_name, pathspec)
-    cards = _cards_of(task, card_type, card_id, card_hash)
-    if not cards:
-        from .client import Card
-        from .exceptions import CardNotPresentException
+    return newest_card(_one_task(flow_name, pathspec), CardFilter(card_type, card_id, card_hash))
 
-        known = ", ".join(Card(task, r).filename for r in card_records(task))
-        raise CardNotPresentException(task.pathspec, card_type, card_hash, card_id, known)
-    if len(cards) > 1:
-        listing = "\n".join(f"  {c.type:<20} id={c.id or '-':<12} hash={c.hash}" for c in cards)
-        raise CommandError(f"Task {task.pathspec} has {len(cards)} cards that match:\n{listing}\nChoose one with "
-                           "--type, --id or --hash (the first characters of the hash are enough).")
-    return cards[0]
+
+def _step_names(flow_cls: type) -> list[str]:
+    from ..graph.flowgraph import FlowGraph
+
+    return [node.name for node in FlowGraph.from_flow(flow_cls)]
+
+
+def _view_file(found: Any, file: str | None) -> str:
+    """Write the card to `file` (default: a file named after it in the temp folder) and return the path."""
+    if file is None:
+        folder = os.path.join(tempfile.gettempdir(), "artiflow-cards")
+        os.makedirs(folder, exist_ok=True)
+        file = os.path.join(folder, f"{found.pathspec.replace('/', '-')}-{found.filename}")
+    return found.save(file)
+
+
+def _open_in_browser(path: str) -> None:
+    """Open a file in the user's web browser; say so when there is none (e.g. on a server)."""
+    import webbrowser
+    from pathlib import Path
+
+    try:
+        opened = webbrowser.open(Path(path).as_uri())
+    except webbrowser.Error:
+        opened = False
+    if not opened:
+        click.echo("No web browser could be started here; open the file above yourself "
+                   "(or copy it to a machine with one).", err=True)
 
 
 @click.group(name="card", help="See the cards of a run, step or task (made by @card).")
@@ -86,7 +117,7 @@ def list_cards(ctx: click.Context, pathspec: str | None, as_json: bool, card_typ
     from ..client import Flow
     from ..client.context import using_namespace
 
-    flow_name = ctx.obj["flow_cls"].__name__
+    flow_name, pathspec, _ = _where(ctx, pathspec)
     with using_namespace(None):
         if pathspec is None:
             run = Flow(flow_name).latest_run
@@ -122,35 +153,47 @@ def get_card(ctx: click.Context, pathspec: str, file: str | None, card_type: str
              card_hash: str | None) -> None:
     from ..client.context import using_namespace
 
+    flow_name, rest, _ = _where(ctx, pathspec)
+    if rest is None:
+        raise CommandError(f"'{pathspec}' names a flow; give {PATHSPEC_HELP}, e.g. {flow_name}/12/start/1.")
     with using_namespace(None):
-        found = _one_card(ctx.obj["flow_cls"].__name__, pathspec, card_type, card_id, card_hash)
+        found = _one_card(flow_name, rest, card_type, card_id, card_hash)
         if file is None:
             click.echo(found.get(), nl=False)
             return
         click.echo(f"Wrote the {found.type} card of {found.pathspec} to {found.save(file)}")
 
 
-@card_group.command(name="view", help=f"Write a card to an HTML file and print its path: {PATHSPEC_HELP}.")
-@click.argument("pathspec")
+VIEW_HELP = ("Open the newest card of a step in the web browser (written to an HTML file whose path is printed). "
+             "PATHSPEC: STEP (in the newest run that has it), RUN (its newest card), RUN/STEP or RUN/STEP/TASK; "
+             "the flow name may lead (with `artiflow card`, it must: FLOW, FLOW/STEP, FLOW/RUN/STEP...); "
+             "none: the newest card of the latest run.")
+
+
+@card_group.command(name="view", help=VIEW_HELP)
+@click.argument("pathspec", required=False)
 @click.option("--file", "file", default=None, type=click.Path(dir_okay=False),
-              help="Where to write it (default: a new file in the temp folder).")
-@click.option("--open", "open_it", is_flag=True, help="Also open it in the web browser.")
+              help="Where to write it (default: a file in the temp folder, artiflow-cards/).")
+@click.option("--open/--no-open", "open_it", default=True, show_default=True,
+              help="Open it in the web browser, or only write the file and print its path.")
 @_with_filters
 @click.pass_context
 @friendly_errors
-def view_card(ctx: click.Context, pathspec: str, file: str | None, open_it: bool, card_type: str | None,
+def view_card(ctx: click.Context, pathspec: str | None, file: str | None, open_it: bool, card_type: str | None,
               card_id: str | None, card_hash: str | None) -> None:
     from ..client.context import using_namespace
+    from .pick import CardFilter, newest_card, target_of
 
+    flow_name, rest, step_names = _where(ctx, pathspec)
     with using_namespace(None):
-        found = _one_card(ctx.obj["flow_cls"].__name__, pathspec, card_type, card_id, card_hash)
-        if file is None:
-            folder = os.path.join(tempfile.gettempdir(), "artiflow-cards")
-            os.makedirs(folder, exist_ok=True)
-            file = os.path.join(folder, f"{found.pathspec.replace('/', '-')}-{found.filename}")
-        path = found.save(file)
+        target = target_of(flow_name, step_names, rest)
+        found = newest_card(target, CardFilter(card_type, card_id, card_hash))
+        path = _view_file(found, file)
     click.echo(path)
     if open_it:
-        import webbrowser
+        _open_in_browser(path)
 
-        webbrowser.open("file://" + path)
+
+def register(group: click.Group) -> None:
+    """Add `card` to the `artiflow` command group (pathspecs there start with the flow name)."""
+    group.add_command(card_group)

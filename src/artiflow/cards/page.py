@@ -32,6 +32,9 @@ figure { margin: 8px 0; } figcaption { color: var(--muted); font-size: 12px; }
 .af-muted { color: var(--muted); }
 details summary { cursor: pointer; color: var(--accent); }
 svg text { font: 11px sans-serif; fill: var(--fg); }
+svg text.af-axis-label { fill: var(--muted); }
+.af-metric-row { display: flex; flex-wrap: wrap; gap: 16px; align-items: flex-start; }
+.af-metric-summary table { margin-top: 0; } .af-metric-summary h4 { margin: 0 0 2px; font-size: 13px; }
 """
 
 

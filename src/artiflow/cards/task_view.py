@@ -13,6 +13,13 @@ from typing import Any, Iterator
 PREVIEW_MAX_BYTES = 1_000_000
 
 
+def _points_logged_so_far() -> list[tuple]:
+    """The running attempt's metric points: cards render after the step, while its metric log is still open."""
+    from ..runtime.metrics import points_so_far
+
+    return list(points_so_far())
+
+
 class ArtifactView:
     """One artifact of the task: `.id`, `.data` (loaded on first use), `.type`, `.size` (None if unknown)."""
 
@@ -119,6 +126,11 @@ class TaskView:
 
     finished = True
     successful = True
+
+    @property
+    def metrics(self) -> list[tuple]:
+        """The metric points the task logged, as (name, value, step, timestamp) tuples in log order."""
+        return _points_logged_so_far()
 
     # -- artifacts ----------------------------------------------------------------------------------
     def names(self) -> list[str]:

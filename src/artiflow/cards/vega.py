@@ -8,9 +8,11 @@ Anything else is shown as its JSON spec with a note, never as a broken chart.
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
 from .page import esc
+from .svgplot import nice_ticks
 
 WIDTH, HEIGHT, PAD_L, PAD_B, PAD_T, PAD_R = 560, 280, 56, 40, 24, 16
 PALETTE = ["#4c78a8", "#f58518", "#e45756", "#72b7b2", "#54a24b", "#eeca3b", "#b279a2", "#ff9da6"]
@@ -40,6 +42,18 @@ def _fmt(v: float) -> str:
     return f"{v:.3g}" if abs(v) < 1e4 else f"{v:.2e}"
 
 
+def _polylines(points: list[tuple[float, float]], sy: Any, stroke: str) -> list[str]:
+    """A line through (pixel x, value) points, broken where a value is NaN."""
+    runs: list[list[str]] = [[]]
+    for px, value in points:
+        if math.isfinite(value):
+            runs[-1].append(f"{px:.1f},{sy(value):.1f}")
+        elif runs[-1]:
+            runs.append([])
+    return [f'<polyline points="{" ".join(run)}" fill="none" stroke="{stroke}" stroke-width="2"/>'
+            for run in runs if run]
+
+
 def _svg(spec: dict) -> str:
     mark = spec.get("mark")
     mark = mark.get("type") if isinstance(mark, dict) else mark
@@ -54,11 +68,14 @@ def _svg(spec: dict) -> str:
         raise Unsupported("both x and y encodings are needed")
     if y[1] != "quantitative":
         raise Unsupported("y must be quantitative")
-    rows = [v for v in values if x[0] in v and y[0] in v]
     x_numeric = x[1] == "quantitative"
+    rows = [v for v in values if x[0] in v and y[0] in v and (not x_numeric or math.isfinite(_num(v[x[0]])))]
+    if not rows:
+        raise Unsupported(f"no record has both {x[0]!r} and {y[0]!r}")
     cats = [] if x_numeric else list(dict.fromkeys(str(r[x[0]]) for r in rows))
     ys = [_num(r[y[0]]) for r in rows]
-    lo, hi = min(0.0, min(ys)), max(0.0, max(ys))
+    finite_ys = [v for v in ys if math.isfinite(v)] or [0.0]
+    lo, hi = min(0.0, min(finite_ys)), max(0.0, max(finite_ys))
     hi = hi if hi > lo else lo + 1
     plot_w, plot_h = WIDTH - PAD_L - PAD_R, HEIGHT - PAD_T - PAD_B
 
@@ -84,13 +101,11 @@ def _svg(spec: dict) -> str:
     parts = [f'<line x1="{PAD_L}" y1="{sy(lo) if lo < 0 else PAD_T + plot_h}" x2="{WIDTH - PAD_R}" '
              f'y2="{sy(lo) if lo < 0 else PAD_T + plot_h}" stroke="#888"/>',
              f'<line x1="{PAD_L}" y1="{PAD_T}" x2="{PAD_L}" y2="{PAD_T + plot_h}" stroke="#888"/>']
-    for k in range(5):
-        v = lo + (hi - lo) * k / 4
+    for v in nice_ticks(lo, hi):
         parts.append(f'<text x="{PAD_L - 6}" y="{sy(v) + 4:.1f}" text-anchor="end">{_fmt(v)}</text>')
     if x_numeric:
-        for k in range(5):
-            v = xlo + (xhi - xlo) * k / 4
-            px = PAD_L + plot_w * k / 4
+        for v in nice_ticks(xlo, xhi):
+            px = PAD_L + (v - xlo) / (xhi - xlo) * plot_w
             parts.append(f'<text x="{px:.1f}" y="{PAD_T + plot_h + 16}" text-anchor="middle">{_fmt(v)}</text>')
     else:
         for idx, cat in enumerate(cats[:40]):
@@ -100,21 +115,23 @@ def _svg(spec: dict) -> str:
     for s_idx, (name, points) in enumerate(series.items()):
         fill = PALETTE[s_idx % len(PALETTE)]
         title = f"{esc(name)} " if name else ""
+        gapped = [r for r in points if math.isfinite(_num(r[y[0]]))]   # NaN values: left out, lines break
         if mark == "bar":
             width = (plot_w / max(len(cats), len(points), 1)) * 0.8 / max(len(series), 1)
-            for r in points:
+            for r in gapped:
                 cx = sx(r) - width * len(series) / 2 + width * s_idx
                 top, v = sy(_num(r[y[0]])), _num(r[y[0]])
                 parts.append(f'<rect x="{cx:.1f}" y="{min(top, zero):.1f}" width="{width:.1f}" '
                              f'height="{abs(zero - top):.1f}" fill="{fill}"><title>{title}{esc(r[x[0]])}: '
                              f'{_fmt(v)}</title></rect>')
         else:
-            pts = sorted(((sx(r), sy(_num(r[y[0]])), r) for r in points), key=lambda p: p[0]) if x_numeric \
-                else [(sx(r), sy(_num(r[y[0]])), r) for r in points]
-            path = " ".join(f"{px:.1f},{py:.1f}" for px, py, _ in pts)
+            ordered = sorted(points, key=lambda r: _num(r[x[0]])) if x_numeric else points
             if mark == "line":
-                parts.append(f'<polyline points="{path}" fill="none" stroke="{fill}" stroke-width="2"/>')
-            elif mark == "area" and pts:
+                parts += _polylines([(sx(r), _num(r[y[0]])) for r in ordered], sy, fill)
+                continue
+            pts = [(sx(r), sy(_num(r[y[0]])), r) for r in ordered if math.isfinite(_num(r[y[0]]))]
+            path = " ".join(f"{px:.1f},{py:.1f}" for px, py, _ in pts)
+            if mark == "area" and pts:
                 parts.append(f'<polygon points="{pts[0][0]:.1f},{zero:.1f} {path} {pts[-1][0]:.1f},{zero:.1f}" '
                              f'fill="{fill}" fill-opacity="0.5" stroke="{fill}"/>')
             else:

@@ -127,6 +127,14 @@ def _common_options() -> list[click.Option]:
                           "datastore and --dask-scheduler)."),
         click.Option(["--dask-scheduler"], default=None, envvar="ARTIFLOW_DASK_SCHEDULER", metavar="tcp://HOST:PORT",
                      help="The Dask scheduler to run tasks on (ARTIFLOW_DASK_SCHEDULER)."),
+        click.Option(["--no-progress"], is_flag=True, help="No live progress view on a terminal: plain lines, as "
+                     "into a file (also ARTIFLOW_PROGRESS=0)."),
+        click.Option(["--mlflow/--no-mlflow"], default=None, help="Mirror the run to MLflow (an MLflow run with its "
+                     "parameters, tags and metrics) at --mlflow-tracking-uri. Default: when a tracking URI is set."),
+        click.Option(["--mlflow-tracking-uri"], default=None, metavar="URI", help="The MLflow tracking server, e.g. "
+                     "http://127.0.0.1:5000 (ARTIFLOW_MLFLOW_TRACKING_URI; giving one turns mirroring on)."),
+        click.Option(["--mlflow-experiment"], default=None, metavar="NAME", help="The MLflow experiment of the run "
+                     "(ARTIFLOW_MLFLOW_EXPERIMENT; default: the flow's name)."),
         click.Option(["--cache/--no-cache"], default=None, help="--cache: cache every step (a task whose code, inputs "
                      "and packages are unchanged reuses an earlier task's artifacts; a step with @cache(enabled=False) "
                      "never is). --no-cache: run every step, @cache ones too. Default: only @cache steps are cached."),
@@ -162,13 +170,25 @@ def _resume_command() -> click.Command:
 
 def _options(ctx: click.Context, tag: tuple[str, ...], max_workers: int, max_num_splits: int,
              with_: tuple[str, ...], cache: bool | None = None, executor: str = "local",
-             dask_scheduler: str | None = None) -> RunOptions:
+             dask_scheduler: str | None = None, no_progress: bool = False) -> RunOptions:
+    from ..runtime.progress import progress_setting
+
     for t in tag:
         if not t.strip() or len(t) > 500:
             raise CommandError(f"Invalid --tag {t!r}: a tag is 1 to 500 characters, not only spaces.")
     return RunOptions(max_workers=max_workers, max_num_splits=max_num_splits, tags=list(tag),
                       quiet=ctx.obj["quiet"], with_decorators=[parse_with(w) for w in with_], cache_all=cache is True,
-                      no_cache=cache is False, executor=executor, dask_scheduler=dask_scheduler)
+                      no_cache=cache is False, executor=executor, dask_scheduler=dask_scheduler,
+                      progress=not no_progress and progress_setting())
+
+
+def _mlflow_settings(enabled: bool | None, tracking_uri: str | None, experiment: str | None) -> Any:
+    """Where the run is mirrored in MLflow, checked before the run starts, or None (MLflow is imported only if on)."""
+    if enabled is False:
+        return None
+    from ..mlflow.settings import run_settings
+
+    return run_settings(enabled, tracking_uri, experiment)
 
 
 def _check_run_id_file(path: str | None) -> None:
@@ -204,7 +224,8 @@ def _run(ctx: click.Context, **values: Any) -> None:
     configs = _configs(ctx)
     graph = _graph(ctx, configs)
     options = _options(ctx, rest["tag"], rest["max_workers"], rest["max_num_splits"], rest["with_"], rest["cache"],
-                       rest["executor"], rest["dask_scheduler"])
+                       rest["executor"], rest["dask_scheduler"], rest["no_progress"])
+    options.mlflow = _mlflow_settings(rest["mlflow"], rest["mlflow_tracking_uri"], rest["mlflow_experiment"])
     user = current_user()
     param_values = finish_values(flow_cls, param_values, user, project_info(flow_cls, user))
     ok = start_run(flow_cls, graph, param_values, options, rest["run_id_file"], ctx.obj["datastore_root"],
@@ -214,7 +235,8 @@ def _run(ctx: click.Context, **values: Any) -> None:
 
 def _resume(ctx: click.Context, step: str | None, origin_run_id: str | None, tag: tuple[str, ...],
             max_workers: int, max_num_splits: int, run_id_file: str | None, with_: tuple[str, ...],
-            cache: bool | None, executor: str, dask_scheduler: str | None) -> None:
+            cache: bool | None, executor: str, dask_scheduler: str | None, no_progress: bool, mlflow: bool | None,
+            mlflow_tracking_uri: str | None, mlflow_experiment: str | None) -> None:
     from ..configs import FlowConfigError
     from ..runtime.launch import origin_configs, resume_run
 
@@ -225,7 +247,8 @@ def _resume(ctx: click.Context, step: str | None, origin_run_id: str | None, tag
     _check_run_id_file(run_id_file)
     configs = origin_configs(ctx.obj["flow_cls"], origin_run_id, ctx.obj["datastore_root"], lambda: _configs(ctx))
     graph = _graph(ctx, configs)
-    options = _options(ctx, tag, max_workers, max_num_splits, with_, cache, executor, dask_scheduler)
+    options = _options(ctx, tag, max_workers, max_num_splits, with_, cache, executor, dask_scheduler, no_progress)
+    options.mlflow = _mlflow_settings(mlflow, mlflow_tracking_uri, mlflow_experiment)
     ok = resume_run(ctx.obj["flow_cls"], graph, step, origin_run_id, options, run_id_file,
                     ctx.obj["datastore_root"])
     sys.exit(0 if ok else 1)

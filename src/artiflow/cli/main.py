@@ -100,7 +100,9 @@ def inspect_cli():
     import click
 
     from .. import __version__
-    from . import gc, inspect, lineage, reproduce, verify
+    from . import gc, inspect, lineage, metrics, reproduce, verify
+    from ..cards import cli as cards_cli
+    from ..mlflow import cli as mlflow_cli
 
     @click.group(context_settings={"help_option_names": ["-h", "--help"]})
     @click.version_option(__version__, prog_name="artiflow")
@@ -112,6 +114,9 @@ def inspect_cli():
     lineage.register(cli)
     reproduce.register(cli)
     gc.register(cli)
+    metrics.register(cli)
+    mlflow_cli.register(cli)  # imports nothing of MLflow until a command runs
+    cards_cli.register(cli)
     return cli
 
 

@@ -6,7 +6,8 @@ Objects are snapshots: a Run reads its row and task list once; create a new obje
 from .._lazy import lazy_exports
 
 __all__ = [
-    "ArtifactNotFound", "Attempt", "DataArtifact", "Flow", "InvalidPathspec", "Metadata", "Metaflow", "Run", "Step",
+    "ArtifactNotFound", "Attempt", "DataArtifact", "Flow", "InvalidPathspec", "Metadata", "Metaflow", "MetricRecord",
+    "MetricSet", "Run", "Step",
     "Task", "TaskData", "TaskException", "default_metadata", "default_namespace", "from_pathspec", "get_metadata",
     "get_namespace", "metadata", "namespace",
 ]
@@ -18,10 +19,11 @@ __getattr__, __dir__ = lazy_exports(
         ".context": ("default_metadata", "default_namespace", "get_metadata", "get_namespace", "metadata", "namespace"),
         ".data": ("ArtifactNotFound", "DataArtifact", "TaskData"),
         ".flow": ("Flow", "Metaflow", "Run"),
+        ".metrics": ("MetricRecord", "MetricSet"),
         ".pathspec": ("InvalidPathspec", "from_pathspec"),
         ".records": ("Attempt", "Metadata", "TaskException"),
         ".task": ("Step", "Task"),
     },
-    submodules=("base", "context", "data", "flow", "pathspec", "records", "tagging", "task"),
+    submodules=("base", "context", "data", "flow", "metrics", "pathspec", "records", "tagging", "task"),
 )
 del lazy_exports

@@ -57,6 +57,12 @@ class ClientObject:
     def __repr__(self) -> str:
         return f"{type(self).__name__}('{self._pathspec}')"
 
+    def _repr_html_(self) -> str:
+        """How a notebook shows this object: a cheap HTML summary (see client/display.py)."""
+        from .display import html_of
+
+        return html_of(self)
+
     def __eq__(self, other: object) -> bool:
         return type(other) is type(self) and other.pathspec == self.pathspec  # type: ignore[attr-defined]
 

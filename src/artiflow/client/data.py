@@ -61,6 +61,12 @@ class TaskData:
     def __repr__(self) -> str:
         return f"<data of {self._af_task.pathspec}: {', '.join(self._af_task._names()) or 'no artifacts'}>"
 
+    def _repr_html_(self) -> str:
+        """How a notebook shows a task's data: its artifact table (see client/display.py)."""
+        from .display import task_data_html
+
+        return task_data_html(self)
+
 
 class Artifacts:
     """The DataArtifact objects of a task: iterable, `len()`, `in`, and by attribute."""

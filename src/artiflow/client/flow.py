@@ -14,6 +14,7 @@ from .task import Step, Task, TaskData, step_order
 
 if TYPE_CHECKING:
     from ..metadata.records import RunRecord, TaskRecord
+    from .metrics import MetricSet
 
 
 class Metaflow:
@@ -258,6 +259,15 @@ class Run(HasStatus, RunFacts, ClientObject):
             raise NotFound(f"Run {self.pathspec} {state} (run status: {self.status}), so run.data has nothing "
                            f"to show. Read a step's artifacts instead, e.g. run['{self._last_step()}'].task.data.")
         return end.data
+
+    def metrics(self, name: str | None = None) -> MetricSet:
+        """The metric points of every task of the run (one metric if `name`), in one query: by task, as logged.
+
+        Each task's points are those of its latest attempt that logged any.
+        """
+        from .metrics import MetricSet
+
+        return MetricSet(self._ctx.meta.metrics(self.flow_name, self._row.run_id, name=name), self.pathspec)
 
     def _last_step(self) -> str:
         order = step_order(self._tasks())

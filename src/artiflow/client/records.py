@@ -54,6 +54,15 @@ class Attempt:
         self.finished_at = to_datetime(row.finished_at)
         self.exception = exception_of(row.exception)
 
+    @property
+    def metrics(self) -> Any:
+        """The metric points this attempt logged (a MetricSet), in order."""
+        from .metrics import MetricSet
+
+        row = self._row
+        points = self._ctx.meta.metrics(row.flow, row.run_id, row.step, row.task_id, attempt=row.attempt)
+        return MetricSet(points, f"{row.flow}/{row.run_id}/{row.step}/{row.task_id} attempt {row.attempt}")
+
     def _log_bytes(self, stream: str) -> bytes:
         from ..runtime.output import read_log  # a long log is stored as several blobs
 

@@ -21,6 +21,7 @@ OWN_ROW_WAIT = 10.0  # seconds a running task waits to see its own task row (the
 if TYPE_CHECKING:
     from ..metadata.records import RunRecord, TaskMetadataRecord, TaskRecord
     from .flow import Run
+    from .metrics import MetricSet
 
 
 def _is_own(pathspec: str) -> bool:
@@ -210,6 +211,12 @@ class Step(_InRun):
         ends = [r.finished_at for r in self._rows]
         return None if None in ends else to_datetime(max(ends))
 
+    def metrics(self, name: str | None = None) -> MetricSet:
+        """The metric points of every task of the step (one metric if `name`), each task's latest attempt's."""
+        from .metrics import MetricSet
+
+        return MetricSet(self._ctx.meta.metrics(self.flow_name, self.run_id, self.name, name=name), self.pathspec)
+
     def _refs_for(self, name: str) -> dict[int, ArtifactRef]:
         """One artifact's refs in every task of the step, in one query (fast reads across tasks)."""
         if name not in self._ref_cache:
@@ -238,6 +245,7 @@ class Task(HasStatus, _InRun):
         self._attempts: list[Attempt] | None = None
         self._metadata_rows: list[TaskMetadataRecord] | None = None
         self._producers: dict[str, tuple[str, ...]] | None = None
+        self._metrics: MetricSet | None = None
 
     # -- position and status -------------------------------------------------------------------------
     @property
@@ -388,6 +396,18 @@ class Task(HasStatus, _InRun):
     def metadata_dict(self) -> dict[str, str]:
         """Each metadata field's latest value."""
         return {row.field: row.value for row in self._metadata()}
+
+    # -- metrics --------------------------------------------------------------------------------------
+    @property
+    def metrics(self) -> MetricSet:
+        """The metric points the task logged (`self.log_metric`), in order: those of its latest attempt that
+        logged any (a failed attempt's too); `task.attempts[i].metrics` for another attempt's."""
+        if self._metrics is None:
+            from .metrics import MetricSet
+
+            self._metrics = MetricSet(self._ctx.meta.metrics(self.flow_name, self.run_id, self.step_name,
+                                                             self._row.task_id), self.pathspec)
+        return self._metrics
 
     # -- attempts, logs, exception -------------------------------------------------------------------
     @property

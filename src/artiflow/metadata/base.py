@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, Callable, ContextManager, Iterable, Proto
 if TYPE_CHECKING:
     from ..datastore.store import ArtifactRef
     from ..lineage.records import Producers, Read
-    from .records import AttemptRecord, BlobReferences, RunRecord, TaskMetadataRecord, TaskRecord
+    from .records import AttemptRecord, BlobReferences, MetricRecord, RunRecord, TaskMetadataRecord, TaskRecord
 
 Logs = tuple["str | None", "str | None"]  # the (stdout, stderr) blob keys of an attempt
 TagCheck = Callable[[list[str], list[str]], None]  # (user tags, system tags) -> raises to refuse a change
@@ -65,10 +65,17 @@ class MetadataStore(Protocol):
                     producers: dict[str, Producers] | None = None, reads: Iterable[Read] = ()) -> None:
         """Record an attempt's outcome with its artifacts, metadata entries, producers and reads, at once."""
 
+    def add_metrics(self, flow: str, run_id: int, step: str, task_id: int, attempt: int,
+                    points: Sequence[tuple]) -> None:
+        """Record an attempt's metric points, (name, value, step, timestamp) each, in bulk (in a batch: with it)."""
+
     def clone_task(self, flow: str, run_id: int, step: str, task_id: int, foreach_stack: list, parents: list[str],
                    source: TaskRecord, artifacts: dict[str, ArtifactRef],
                    producers: dict[str, Producers] | None = None, cached: bool = False) -> None:
-        """Record a task reused from `source` (resume, or a step-cache hit when `cached`), by reference."""
+        """Record a task reused from `source` (resume, or a step-cache hit when `cached`), by reference.
+
+        Its metric points are a copy of the source's (its latest attempt that logged any), as attempt 0.
+        """
 
     def add_task_metadata(self, flow: str, run_id: int, step: str, task_id: int, attempt: int,
                           entries: Iterable[Any]) -> None:
@@ -121,6 +128,16 @@ class MetadataStore(Protocol):
 
     def last_logs_of_run(self, flow: str, run_id: int) -> dict[tuple[str, int], Logs]:
         """The log keys of every task's latest attempt, by (step, task_id), in one query."""
+
+    def metrics(self, flow: str, run_id: int, step: str | None = None, task_id: int | None = None,
+                name: str | None = None, attempt: int | None = None) -> list[MetricRecord]:
+        """Metric points of a run, a step or a task (one name if given), by task id then as logged, in one query.
+
+        Each task's latest attempt that logged points, unless `attempt` names one.
+        """
+
+    def metric_names(self, flow: str, run_id: int) -> list[str]:
+        """The names of every metric of a run, sorted."""
 
     # -- step caching and lineage ---------------------------------------------------------------------
     def cache_candidates(self, flow: str, step: str, cache_key: str) -> list[TaskRecord]:

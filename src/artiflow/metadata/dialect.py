@@ -20,7 +20,8 @@ class Dialect:
     `rowid`; elsewhere a column declared by `order_column_ddl`). `cache_index_hint` follows
     `FROM tasks` in the step-cache lookup. `lock_row` follows a SELECT whose row must stay locked
     until commit. `schema_lock` is run first in the transaction that migrates the schema, when
-    beginning a write transaction does not already keep other processes out.
+    beginning a write transaction does not already keep other processes out. `uncompressed` stores a
+    BLOB column as is, where the engine would compress large values (packed floats do not compress).
     """
 
     name: str
@@ -33,6 +34,7 @@ class Dialect:
     greatest: str = "GREATEST"
     lock_row: str = ""
     schema_lock: str | None = None
+    uncompressed: str | None = None  # keeps {table}.{column} (a BLOB) out of the engine's compression
 
     def tokens(self) -> dict[str, str]:
         """The `{token}` values the core's statements name."""

@@ -8,12 +8,14 @@ the records' own constructors.
 from __future__ import annotations
 
 import os
+from itertools import groupby
 
 from ..datastore.store import ArtifactRef
 from ..lineage.records import Producers, Read
+from .metric_series import SERIES_COLUMNS, unpack
 from .records import (ATTEMPT_COLUMNS, READ_COLUMNS, REF_COLUMNS, RUN_COLUMNS, TASK_COLUMNS, TASK_METADATA_COLUMNS,
-                      AttemptRecord, RunRecord, TaskMetadataRecord, TaskRecord, producers_from_json, read_from_row,
-                      ref_from_row)
+                      AttemptRecord, MetricRecord, RunRecord, TaskMetadataRecord, TaskRecord, producers_from_json,
+                      read_from_row, ref_from_row)
 
 HEARTBEAT_SECONDS = 2.0  # how often a runner says it is alive
 WHERE_RUN = "WHERE flow = ? AND run_id = ?"
@@ -157,3 +159,37 @@ class ReadQueries:
                            (flow, run_id, step, task_id))
         return [read_from_row(row) for row in rows]
 
+
+    # -- metrics --------------------------------------------------------------------------------------
+    def metrics(self, flow: str, run_id: int, step: str | None = None, task_id: int | None = None,
+                name: str | None = None, attempt: int | None = None) -> list[MetricRecord]:
+        """The metric points of a run (or of one step, or one task), by task id then as logged; one name if given.
+
+        Each task's points are those of its latest attempt that logged any, unless `attempt` names one.
+        """
+        where, args = WHERE_RUN, [flow, run_id]
+        for column, value in (("step", step), ("task_id", task_id), ("attempt", attempt)):
+            if value is not None:
+                where += f" AND {column} = ?"
+                args.append(value)
+        latest = None if attempt is not None else self._latest_metric_attempts(where, tuple(args))
+        if name is not None:
+            where += " AND name = ?"
+            args.append(name)
+        rows = self._query(f"SELECT step, task_id, attempt, {SERIES_COLUMNS} FROM metrics {where} "
+                           f"ORDER BY task_id, attempt, name, part", tuple(args))
+        found: list[MetricRecord] = []
+        for (step_name, task, tried), series in groupby(rows, key=lambda row: row[:3]):
+            if latest is None or latest.get((step_name, task)) == tried:
+                found.extend(unpack(f"{flow}/{run_id}/{step_name}/{task}", tried, [row[3:] for row in series]))
+        return found
+
+    def metric_names(self, flow: str, run_id: int) -> list[str]:
+        """The names of every metric of a run, sorted."""
+        return [n for (n,) in self._query(f"SELECT DISTINCT name FROM metrics {WHERE_RUN} ORDER BY name",
+                                          (flow, run_id))]
+
+    def _latest_metric_attempts(self, where: str, args: tuple) -> dict[tuple[str, int], int]:
+        """(step, task_id) -> the task's latest attempt that logged points, for the tasks `where` selects."""
+        rows = self._query(f"SELECT step, task_id, MAX(attempt) FROM metrics {where} GROUP BY step, task_id", args)
+        return {(step, task_id): latest for step, task_id, latest in rows}

@@ -201,3 +201,35 @@ class BlobReferences:
     code: set[str] = field(default_factory=set)
     environment: set[str] = field(default_factory=set)
     card: set[str] = field(default_factory=set)
+
+
+@dataclass(slots=True)
+class MetricRecord:
+    """One metric point a task attempt logged: `self.log_metric(name, value, step)` at `timestamp`.
+
+    `step` is the metric's own step (an epoch, an iteration) or None; the flow's step is in `pathspec`
+    (`Flow/run/step/task_id`). `value` is a float; NaN is kept. `timestamp` is epoch seconds, by the
+    clock of the machine the task ran on.
+    """
+
+    name: str
+    value: float
+    step: int | None
+    timestamp: float
+    pathspec: str
+    attempt: int
+
+    @property
+    def step_name(self) -> str:
+        """The flow's step that logged the point."""
+        return self.pathspec.split("/")[2]
+
+    @property
+    def task_id(self) -> int:
+        """The id of the task that logged the point."""
+        return int(self.pathspec.rsplit("/", 1)[1])
+
+    def to_dict(self) -> dict[str, Any]:
+        """The point as a plain dict (what `artiflow metrics --format json` prints, with non-finite values as text)."""
+        return {"pathspec": self.pathspec, "attempt": self.attempt, "name": self.name, "step": self.step,
+                "value": self.value, "timestamp": self.timestamp}

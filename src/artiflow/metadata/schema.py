@@ -57,7 +57,7 @@ ADDED_COLUMNS = {"runs": ["param_refs", "code_key", "environment_key"], "tasks":
 BASE_INDEXES = ("CREATE INDEX IF NOT EXISTS tasks_by_cache_key ON tasks (flow, step, cache_key)",)
 VERSION_TABLE = "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL PRIMARY KEY, what TEXT, applied_at REAL)"
 # every table that holds rows of a run (gc deletes a run from each)
-RUN_TABLES = ("runs", "run_tags", "tasks", "attempts", "artifacts", "task_metadata", "task_reads")
+RUN_TABLES = ("runs", "run_tags", "tasks", "attempts", "artifacts", "task_metadata", "task_reads", "metrics")
 
 
 class Migrator:
@@ -106,6 +106,18 @@ def _datastore_root(m: Migrator) -> None:
     m.add_columns("runs", ["datastore_root"])
 
 
+def _metrics(m: Migrator) -> None:
+    # a row per (attempt, metric name, part of up to 100,000 points): packed arrays, see metadata/metric_series.py
+    m.create("""CREATE TABLE IF NOT EXISTS metrics (
+    flow TEXT NOT NULL, run_id INTEGER NOT NULL, step TEXT NOT NULL, task_id INTEGER NOT NULL,
+    attempt INTEGER NOT NULL, name TEXT NOT NULL, part INTEGER NOT NULL, points INTEGER NOT NULL,
+    positions BLOB NOT NULL, steps BLOB NOT NULL, metric_values BLOB NOT NULL, stamps BLOB NOT NULL)""")
+    m.create("CREATE INDEX IF NOT EXISTS metrics_by_task ON metrics (flow, run_id, step, task_id)")
+    if m.dialect.uncompressed:
+        for column in ("positions", "steps", "metric_values", "stamps"):
+            m.execute(m.dialect.uncompressed.format(table="metrics", column=column))
+
+
 @dataclass(frozen=True)
 class Migration:
     """One step of the schema: its version (1, 2, ...), what it does, and the function that does it."""
@@ -119,6 +131,7 @@ MIGRATIONS = (
     Migration(1, "the tables and columns of artiflow before schema versions", _base_tables),
     Migration(2, "a counter per flow allocates run ids (seeded from the runs recorded)", _run_counters),
     Migration(3, "runs record the datastore root they wrote to", _datastore_root),
+    Migration(4, "tasks record the metric points they logged (log_metric)", _metrics),
 )
 LATEST = MIGRATIONS[-1].version
 

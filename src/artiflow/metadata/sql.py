@@ -20,6 +20,7 @@ from ..exceptions import MetadataError
 from ..lineage.records import Producers, Read
 from . import schema
 from .dialect import Dialect
+from .metric_series import SERIES_COLUMNS, pack
 from .reads import HEARTBEAT_SECONDS, ReadQueries, heartbeat_timeout
 from .records import (ATTEMPT_COLUMNS, READ_COLUMNS, REF_COLUMNS, RUN_COLUMNS, TASK_COLUMNS, TASK_METADATA_COLUMNS,
                       BlobReferences, TaskRecord, ref_to_json, refs_from_json)
@@ -59,6 +60,12 @@ RUN_INSERT = (f"INSERT INTO runs ({RUN_COLUMNS}) VALUES (?, ?, ?, 'running', ?, 
 NEXT_RUN_ID = ("INSERT INTO run_counters (flow, last_run_id) SELECT ?, COALESCE(MAX(run_id), 0) + 1 FROM runs "
                "WHERE flow = ? ON CONFLICT (flow) DO UPDATE SET "
                "last_run_id = {greatest}(run_counters.last_run_id + 1, excluded.last_run_id) RETURNING last_run_id")
+
+
+METRICS_INSERT = f"INSERT INTO metrics ({TASK_KEY}, attempt, {SERIES_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+# a cloned task's points: those of its source's latest attempt that logged any, as its attempt 0
+METRICS_CLONE = (f"INSERT INTO metrics ({TASK_KEY}, attempt, {SERIES_COLUMNS}) SELECT ?, ?, ?, ?, 0, {SERIES_COLUMNS} "
+                 f"FROM metrics {WHERE_TASK} AND attempt = (SELECT MAX(attempt) FROM metrics {WHERE_TASK})")
 
 
 def _artifact_rows(where: tuple, artifacts: dict[str, ArtifactRef],
@@ -329,13 +336,20 @@ class SQLMetadata(ReadQueries):
                        for e in metadata]
         self._write(statements)
 
+    def add_metrics(self, flow: str, run_id: int, step: str, task_id: int, attempt: int,
+                    points: Sequence[tuple]) -> None:
+        """Record the metric points an attempt logged, (name, value, step, timestamp) each: a row per metric name."""
+        if points:
+            where = (flow, run_id, step, task_id, attempt)
+            self._write([(METRICS_INSERT, (*where, *row)) for row in pack(points)])
+
     def clone_task(self, flow: str, run_id: int, step: str, task_id: int, foreach_stack: list, parents: list[str],
                    source: TaskRecord, artifacts: dict[str, ArtifactRef],
                    producers: dict[str, Producers] | None = None, cached: bool = False) -> None:
         """Record a task reused from an earlier task (resume, or a step-cache hit when `cached`).
 
-        Same artifacts, producers, reads and logs (those of the source's latest attempt), by
-        reference; the new task names where it came from: `origin` for resume, `cached_from` for a
+        Same artifacts, producers, reads, logs and metric points (those of the source's latest attempt),
+        by reference (points are copied); the new task names where it came from: `origin` for resume, `cached_from` for a
         cache hit (the first task that ran the code, when the source was itself reused).
         """
         now = self.now()
@@ -351,6 +365,7 @@ class SQLMetadata(ReadQueries):
              f"FROM task_reads {WHERE_TASK} ORDER BY {{order}}", (*where, *source_where)),
         ]
         statements += _artifact_rows(where, artifacts, producers or {})
+        statements.append((METRICS_CLONE, (*where, *source_where, *source_where)))
         # the source's metadata (attempts, cards, ...) comes along, then where it came from
         statements.append((f"INSERT INTO task_metadata ({TASK_KEY}, {TASK_METADATA_COLUMNS}) "
                            f"SELECT ?, ?, ?, ?, {TASK_METADATA_COLUMNS} FROM task_metadata {WHERE_TASK} "

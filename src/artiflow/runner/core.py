@@ -40,6 +40,8 @@ COMMAND_OPTIONS = {
     "tags": "--tag", "tag": "--tag", "max_workers": "--max-workers", "max_num_splits": "--max-num-splits",
     "decospecs": "--with", "with_": "--with", "with": "--with", "origin_run_id": "--origin-run-id", "cache": "--cache",
     "no_cache": "--no-cache", "executor": "--executor", "dask_scheduler": "--dask-scheduler",
+    "mlflow": "--mlflow", "no_mlflow": "--no-mlflow", "mlflow_tracking_uri": "--mlflow-tracking-uri",
+    "mlflow_experiment": "--mlflow-experiment",
 }
 RESUME_STEP_KEYWORDS = ("step_to_rerun", "step")
 

@@ -63,8 +63,9 @@ def start_run(flow_cls: type, graph: FlowGraph, param_values: dict[str, Any], op
     code_key = record_run_code(store, metadata, flow_cls, run_id)
     console = Console(options.quiet)
     console.info(f"Run {graph.name}/{run_id} starting (user {config.user}).")
+    mirror = _open_mirror(options, graph.name, run_id, config.user, shown, None, console)
     return _execute(flow_cls, graph, store, metadata, config, run_id, params, options, run_id_file, console,
-                    code_key=code_key)
+                    code_key=code_key, mirror=mirror)
 
 
 def resume_run(flow_cls: type, graph: FlowGraph, step: str | None, origin_run_id: str | None, options: RunOptions,
@@ -90,8 +91,9 @@ def resume_run(flow_cls: type, graph: FlowGraph, step: str | None, origin_run_id
     where = f"step '{plan.resume_point}'" if plan.resume_point else "its unfinished steps"
     console.info(f"Resuming {origin.pathspec} as run {graph.name}/{run_id} from {where} "
                  f"(user {config.user}).")
+    mirror = _open_mirror(options, graph.name, run_id, config.user, origin.params, origin.pathspec, console)
     return _execute(flow_cls, graph, store, metadata, config, run_id, params, options, run_id_file, console, plan,
-                    code_key)
+                    code_key, mirror)
 
 
 def origin_configs(flow_cls: type, given: str | None, datastore_root: str | None,
@@ -153,9 +155,31 @@ def _given_run(metadata: MetadataStore, flow: str, given: str) -> RunRecord:
     return origin
 
 
+def _open_mirror(options: RunOptions, flow: str, run_id: int, user: str, params: dict[str, Any], origin: str | None,
+                 console: Console) -> Any:
+    """The run's MLflow mirror (`--mlflow`), or None; imported only then."""
+    if options.mlflow is None:
+        return None
+    import time
+
+    from ..mlflow.mapping import MirroredRun
+    from ..mlflow.mirror import open_for_run
+
+    run = MirroredRun(flow, run_id, user, list(options.tags), params, origin, time.time())
+    return open_for_run(options.mlflow, run, options.metric_listeners, console)
+
+
+def _close_mirror(mirror: Any, status: str, scheduler: Scheduler | None) -> None:
+    if mirror is not None:
+        from ..mlflow.mirror import close_for_run
+
+        close_for_run(mirror, status, scheduler.reused_count + scheduler.cached_count if scheduler else 0)
+
+
 def _execute(flow_cls: type, graph: FlowGraph, store: ContentStore, metadata: MetadataStore, config: Config,
              run_id: int, params: dict[str, ArtifactRef], options: RunOptions, run_id_file: str | None,
-             console: Console, resume: ResumePlan | None = None, code_key: str | None = None) -> bool:
+             console: Console, resume: ResumePlan | None = None, code_key: str | None = None,
+             mirror: Any = None) -> bool:
     if run_id_file:
         with open(run_id_file, "w") as f:
             f.write(str(run_id))
@@ -166,16 +190,23 @@ def _execute(flow_cls: type, graph: FlowGraph, store: ContentStore, metadata: Me
     except BaseException:  # e.g. the cluster went away between the checks and the run: say so, leave no run "running"
         metadata.finish_run(graph.name, run_id, "failed")
         console.error(f"Run {pathspec} could not start its tasks and is recorded as failed.")
+        _close_mirror(mirror, "failed", None)
         raise
+    status = "failed"  # what the MLflow mirror is told at the end
     try:
-        ok = scheduler.run()
+        with console.watching(scheduler.tally, pathspec, options.progress):  # the live view, on a terminal
+            ok = scheduler.run()
+        status = "succeeded" if ok else "failed"
     except RunnerFailure as failure:
         console.error(failure.message)
         return False
     except KeyboardInterrupt:
+        status = "killed"
         console.error(f"Run {pathspec} interrupted: all its tasks were stopped and the run is marked failed. "
                       f"Continue it with: resume --origin-run-id {run_id}")
         raise SystemExit(130)
+    finally:
+        _close_mirror(mirror, status, scheduler)
     reused = f", {scheduler.reused_count} reused" if scheduler.reused_count else ""
     reused += f", {scheduler.cached_count} from cache" if scheduler.cached_count else ""
     if ok:

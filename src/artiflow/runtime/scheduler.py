@@ -35,7 +35,9 @@ from .hooks import MetadataEntry
 from .executors import Finished, RunInfo, open_executor
 from .executors.local import STOP_SIGNALS
 from .output import store_log
+from .progress import RunTally
 from .resume import ResumePlan, origin_pathspec
+from .run_metrics import MetricListener, RunMetrics
 from .spec import CatchPlan, InputSpec, ParallelInfo, TaskResult, TaskSpec
 from .work import TaskWork
 
@@ -48,12 +50,15 @@ class RunOptions:
     max_num_splits: int = 100
     tags: list[str] = field(default_factory=list)
     quiet: bool = False
+    progress: bool = True     # the live progress view when the output is a terminal (`--no-progress`: never)
     with_decorators: list[StepDecorator] = field(default_factory=list)
     origin_run_id: int | None = None
     cache_all: bool = False   # `run --cache`: every step is cached (but those with @cache(enabled=False))
     no_cache: bool = False    # `run --no-cache`: no step is, @cache ones included
     executor: str = "local"   # where tasks run: "local" (forked processes) or "dask"
     dask_scheduler: str | None = None  # the Dask scheduler's address (tcp://HOST:PORT) for --executor dask
+    metric_listeners: list[MetricListener] = field(default_factory=list)  # told each recorded attempt's points
+    mlflow: Any = None        # MlflowSettings (`--mlflow`, ARTIFLOW_MLFLOW_TRACKING_URI): the run is mirrored there
 
 
 PARALLEL_VAR = "_parallel_ubf_iter"  # the foreach frame of a num_parallel gang (its value: the node index)
@@ -136,8 +141,10 @@ class Scheduler:
         self.task_count = 0
         self.reused_count = 0
         self.cached_count = 0
+        self.tally = RunTally(graph)                         # per-step task counts, for the live view
         self.cache = self._step_cache()
         self.executor = self._open_executor(code_key)
+        self.metrics = RunMetrics(metadata, options.metric_listeners, console.error)
         self.stop_requested: str | None = None  # set by a signal handler; the loop stops cleanly
 
     def _step_cache(self) -> Any:
@@ -208,6 +215,7 @@ class Scheduler:
                 if time.monotonic() - last_beat >= HEARTBEAT_SECONDS:
                     self.metadata.heartbeat(self.flow_name, self.run_id)
                     last_beat = time.monotonic()
+            self.console.tick()  # the live view redraws here, when it is due
 
     def _abort(self, exc: BaseException) -> RunnerFailure:
         """Stop every task and record the run as failed after the runner itself failed; say what happened."""
@@ -233,6 +241,9 @@ class Scheduler:
         now = time.time()
         times = [HEARTBEAT_SECONDS] + [at - now for at, _ in self.delayed]
         times += [deadline - now for deadline, _ in self.deadlines.values()]
+        draw = self.console.seconds_to_draw()
+        if draw is not None:
+            times.append(draw)
         return max(0.0, min(times))
 
     def _release_due_retries(self) -> None:
@@ -250,7 +261,7 @@ class Scheduler:
                                                 self._first_metadata(spec))
             if not self.options.quiet:
                 retry = f" (retry {spec.attempt})" if spec.attempt else ""
-                self.console.task_line(spec, "stdout", f"Task is starting{retry}.")
+                self.console.task_event(spec, f"Task is starting{retry}.")
             handle = self.executor.submit(spec)
             self.handles[spec.task_id] = handle
             if spec.timeout:  # the task stops itself at the limit; this is for a task that cannot
@@ -296,6 +307,7 @@ class Scheduler:
 
     # -- outcomes ------------------------------------------------------------------------------------
     def _record_start(self, spec: TaskSpec) -> None:
+        self.tally.started(spec.step)
         self.metadata.start_task(self.flow_name, self.run_id, spec.step, spec.task_id, spec.attempt,
                                  [f.describe() for f in spec.frames], _parents(spec), spec.cache_key)
 
@@ -308,6 +320,7 @@ class Scheduler:
     def _record(self, finished: Finished, status: str, artifacts: dict[str, ArtifactRef],
                 exception: dict | None, result: TaskResult | None = None) -> None:
         spec = finished.spec
+        self.tally.ended(spec.step, status)
         stdout_key, stderr_key = store_log(self.store, finished.stdout), store_log(self.store, finished.stderr)
         producers = output_producers(spec.pathspec, artifacts, self.params,
                                      ((i.artifacts, i.producers) for i in spec.inputs))
@@ -319,6 +332,8 @@ class Scheduler:
                                   result.transition() if result is not None and result.ok else None,
                                   ran.metadata if ran is not None else (), producers,
                                   ran.reads if ran is not None else ())
+        if ran is not None or finished.death:  # an attempt that ran code: its metric points
+            self.metrics.record(spec, status, ran.metrics if ran is not None else finished.metrics)
 
     def _outcome(self, finished: Finished) -> tuple[TaskResult | None, dict | None]:
         """(the result, None) for a task that succeeded (or was caught), else (its result if any, the error)."""
@@ -361,7 +376,7 @@ class Scheduler:
                 result.artifacts[catch.var] = self.store.save(catch.var, None)  # as in Metaflow: None when it worked
             self._record(finished, "succeeded", result.artifacts, None, result)
             if not self.options.quiet:
-                self.console.task_line(finished.spec, "stdout", "Task finished successfully.")
+                self.console.task_event(finished.spec, "Task finished successfully.")
         if advance:
             self._advance(finished.spec, result)
 
@@ -392,6 +407,7 @@ class Scheduler:
 
     def _run_failed(self, spec: TaskSpec, exception: dict) -> None:
         self.console.task_line(spec, "stderr", f"Task failed: {_summary(exception)}")
+        self.tally.failed(spec.step)
         self.failures.append(Failure(spec.pathspec, spec.step, exception))
         if len(self.failures) == 1 and (self.ready or self.delayed or len(self.executor)):
             # Everything that does not depend on the failed task still runs (the rest of a foreach,
@@ -483,6 +499,7 @@ class Scheduler:
     def _record_control_task(self, step: str, parent: InputSpec, frames: list[Frame]) -> None:
         """An unbounded foreach's control task: recorded beside its mappers, as Metaflow does; runs no user code."""
         self.task_count += 1
+        self.tally.made(step)
         spec = TaskSpec(flow_name=self.flow_name, run_id=self.run_id, step=step, task_id=self.task_count, attempt=0,
                         params=self.params, inputs=[parent], frames=list(frames), is_join=False, user=self.user)
         self.metadata.add_task_metadata(self.flow_name, self.run_id, step, spec.task_id, 0, [
@@ -546,6 +563,7 @@ class Scheduler:
                parallel: ParallelInfo | None = None) -> TaskSpec | None:
         """Make the next task of a step: queued to run, or reused from the origin run (then None)."""
         self.task_count += 1
+        self.tally.made(step)
         environment = self.decorators[step].get("environment")
         spec = TaskSpec(
             flow_name=self.flow_name, run_id=self.run_id, step=step, task_id=self.task_count, attempt=0,
@@ -588,6 +606,7 @@ class Scheduler:
         self.metadata.clone_task(self.flow_name, self.run_id, spec.step, spec.task_id,
                                  [f.describe() for f in spec.frames], _parents(spec), source, artifacts, producers,
                                  cached=cached)
+        self.tally.cloned(spec.step, cached)
         if not self.options.quiet:
-            self.console.task_line(spec, "stdout", line)
+            self.console.task_event(spec, line)
         self._advance(spec, TaskResult.reused(artifacts, source.transition, producers))

@@ -11,6 +11,7 @@ from typing import Any
 from ..datastore import ArtifactRef
 from ..flowspec import Frame
 from ..lineage.records import Producers, Read
+from .metrics import MetricPoints
 
 
 @dataclass
@@ -64,6 +65,7 @@ class TaskSpec:
     parallel: ParallelInfo | None = None  # this task's place in a num_parallel gang
     cache_key: str | None = None        # the step-cache key, when caching applies to this task
     split_keys: bool = False            # a foreach: give each element's content key (a cached step follows)
+    metrics_spill: str | None = None    # a file the task appends its metric points to (set by the executor)
 
     @property
     def pathspec(self) -> str:
@@ -86,6 +88,7 @@ class TaskResult:
     reads: list[Read] = field(default_factory=list)        # the artifacts the task read
     split_keys: list[str] = field(default_factory=list)    # a foreach's elements' content keys (when asked)
     producers: dict[str, Producers] = field(default_factory=dict)  # set by the scheduler when it records the task
+    metrics: MetricPoints = field(default_factory=MetricPoints)  # log_metric's (name, value, step, timestamp)s
 
     def transition(self) -> dict[str, Any]:
         """What the metadata keeps of where the task led, so resume can follow it without re-running."""

@@ -22,6 +22,7 @@ from ..parameters import flow_parameters
 from ..flowspec import IMMUTABLE_TYPES, FlowSpec, Inputs, TaskContext, Transition
 from ..graph import FlowGraph
 from ..lineage.reads import start_recording, stop_recording
+from . import metrics
 from .hooks import TaskHooks
 from .spec import TaskResult, TaskSpec
 
@@ -37,8 +38,20 @@ def run_task(flow_cls: type[FlowSpec], graph: FlowGraph, spec: TaskSpec, store: 
 
     `decorators` are the step's decorators: their task hooks run around the step, in this process.
     A step that raises keeps the artifacts it set (for debugging); on its last attempt under @catch
-    the error is stored instead and the task succeeds, as in Metaflow.
+    the error is stored instead and the task succeeds, as in Metaflow. Whatever the outcome, the
+    result carries the metric points the attempt logged.
     """
+    metrics.open_log(spec.step, spec.metrics_spill)
+    try:
+        result = _run_task(flow_cls, graph, spec, store, decorators)
+    finally:
+        points = metrics.close_log()
+    result.metrics = points
+    return result
+
+
+def _run_task(flow_cls: type[FlowSpec], graph: FlowGraph, spec: TaskSpec, store: ContentStore,
+              decorators: list[StepDecorator]) -> TaskResult:
     _set_current(flow_cls, spec)
     os.environ.update(spec.env)
     flow: FlowSpec | None = None

@@ -9,7 +9,7 @@ scheduler's. Handles are opaque to the scheduler: it only gives them back to `st
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable, Hashable, Iterator, Protocol
+from typing import TYPE_CHECKING, Any, Callable, Hashable, Iterator, Protocol, Sequence
 
 from ..spec import TaskResult, TaskSpec
 
@@ -35,6 +35,7 @@ class Finished:
     stdout: Spool | bytes
     stderr: Spool | bytes
     death: str = ""   # e.g. "the task process was killed by signal 9 (SIGKILL: ...)"; empty when it reported
+    metrics: Sequence = ()  # the metric points a task that died without a result had spilled (runtime/metrics.py)
 
     def death_reason(self) -> str:
         return self.death or "the task ended without reporting a result"

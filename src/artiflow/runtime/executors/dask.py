@@ -310,8 +310,9 @@ class DaskExecutor:
     def _finish(self, attempt: Attempt, outcome: Outcome) -> Finished:
         result = pickle.loads(outcome.result) if outcome.result is not None else None
         death = f"{outcome.death} (on the Dask worker {outcome.worker})" if result is None and outcome.death else ""
+        spilled = pickle.loads(outcome.metrics) if result is None and outcome.metrics else ()
         self._release(attempt)
-        return Finished(attempt.spec, result, outcome.stdout, outcome.stderr, death)
+        return Finished(attempt.spec, result, outcome.stdout, outcome.stderr, death, spilled)
 
     def _end(self, attempt: Attempt, why: str) -> Finished:
         self._release(attempt)

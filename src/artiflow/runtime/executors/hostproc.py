@@ -293,7 +293,8 @@ class Host:
             self.updated.pop((*ident, stream), None)
         self._send_lines()  # its last lines before its end
         result = pickle.dumps(finished.result, protocol=5) if finished.result is not None else None
-        self._send(("done", ident, result, _bytes(finished.stdout), _bytes(finished.stderr), finished.death))
+        spilled = pickle.dumps(finished.metrics, protocol=5) if finished.metrics else None
+        self._send(("done", ident, result, _bytes(finished.stdout), _bytes(finished.stderr), finished.death, spilled))
 
     def _send(self, message: Any) -> None:
         try:

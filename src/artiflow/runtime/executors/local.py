@@ -15,7 +15,7 @@ import signal
 import sys
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Iterator
+from typing import Callable, Iterator, Sequence
 
 from ..output import LineView, Spool
 from ..spec import TaskResult, TaskSpec
@@ -95,6 +95,21 @@ def _run_exit_handlers() -> None:
         pass
 
 
+def _spilled_points(spec: TaskSpec) -> Sequence:
+    """The points a task that died had spilled (all but its last second's)."""
+    from ..metrics import read_spill
+
+    return read_spill(spec.metrics_spill) if spec.metrics_spill else ()
+
+
+def _remove_spill(spec: TaskSpec) -> None:
+    if spec.metrics_spill:
+        try:
+            os.remove(spec.metrics_spill)
+        except FileNotFoundError:
+            pass
+
+
 def _serve_forked_tasks(work: Callable[[TaskSpec], TaskResult]) -> Callable[[], None] | None:
     """Start the datastore's service for tasks forked from here, when it has one (S3: see s3broker.py).
 
@@ -126,12 +141,14 @@ class LocalExecutor:
         signal.set_wakeup_fd(self.wakeup_write, warn_on_full_buffer=False)
         self.selector.register(self.wakeup_read, selectors.EVENT_READ, None)
         self.die_with_parent = parent_death_signal()
+        self.spill_folder: str | None = None  # where tasks spill their metric points as they go (runtime/metrics.py)
         self.end_blob_service = _serve_forked_tasks(work)
 
     def __len__(self) -> int:
         return len(self.running)
 
     def submit(self, spec: TaskSpec) -> int:
+        spec.metrics_spill = self._spill_path(spec)
         pipes = {name: os.pipe() for name in (*STREAMS, "result")}
         sys.stdout.flush()
         sys.stderr.flush()
@@ -290,8 +307,18 @@ class LocalExecutor:
                 result = pickle.loads(task.result)
             except Exception:
                 result = None
+        spilled = _spilled_points(task.spec) if result is None else ()  # a result carries every point itself
+        _remove_spill(task.spec)
         return Finished(task.spec, result, task.streams["stdout"].spool, task.streams["stderr"].spool,
-                        "" if result is not None else death_reason(status))
+                        "" if result is not None else death_reason(status), spilled)
+
+    def _spill_path(self, spec: TaskSpec) -> str:
+        """The file this attempt appends its metric points to as it runs: they outlive it if it is killed."""
+        if self.spill_folder is None:
+            import tempfile
+
+            self.spill_folder = tempfile.mkdtemp(prefix="artiflow-metrics-")
+        return os.path.join(self.spill_folder, f"{spec.step}.{spec.task_id}.{spec.attempt}.points")
 
     def stop(self, handle: int, force: bool = True) -> None:
         """Signal one task's process group (the task and anything it started): SIGKILL, or SIGTERM to ask."""
@@ -311,6 +338,11 @@ class LocalExecutor:
         if previous != self.wakeup_write:  # someone else's: leave it in place
             signal.set_wakeup_fd(previous)
         self.selector.close()
+        if self.spill_folder is not None:
+            import shutil
+
+            shutil.rmtree(self.spill_folder, ignore_errors=True)
+            self.spill_folder = None
         if self.end_blob_service is not None:
             self.end_blob_service()
             self.end_blob_service = None

@@ -40,6 +40,7 @@ class Outcome:
     stderr: bytes
     death: str
     worker: str
+    metrics: bytes | None = None  # the pickled metric points a task that died had spilled
 
     @classmethod
     def died(cls, worker: str, why: str) -> Outcome:
@@ -127,11 +128,11 @@ class HostProcess:
                 if message[0] == "lines":
                     self._forward_lines(message[1])
                 elif message[0] == "done":
-                    _, ident, result, stdout, stderr, death = message
+                    _, ident, result, stdout, stderr, death, spilled = message
                     with self.lock:
                         waiter = self.waiters.pop(ident, None)
                     if waiter is not None:
-                        waiter.finish(Outcome(result, stdout, stderr, death, self.address))
+                        waiter.finish(Outcome(result, stdout, stderr, death, self.address, spilled))
         except (EOFError, OSError):
             pass
         code = self.proc.wait()
