@@ -81,7 +81,7 @@ def dask_cluster(env: dict[str, str], nworkers: int = 2, nthreads: int = 2, reso
         yield cluster
     finally:
         for proc in (workers, scheduler):
-            _stop(proc)
+            stop_group(proc)
         shutil.rmtree(log_dir, ignore_errors=True)
 
 
@@ -106,14 +106,15 @@ def wait_for_workers(cluster: Cluster, count: int, timeout: float = 60.0) -> Non
         client.wait_for_workers(count, timeout=timeout)
 
 
-def _stop(proc: subprocess.Popen) -> None:
-    """SIGTERM the process group (a `dask worker` runs nannies and worker processes), then SIGKILL if need be."""
+def stop_group(proc: subprocess.Popen, timeout: float = 15.0) -> None:
+    """SIGTERM a server's process group (a `dask worker` runs nannies and worker processes; `mlflow server` a
+    uvicorn and its worker), then SIGKILL if it has not ended within `timeout` seconds."""
     if proc.poll() is not None:
         return
     with contextlib.suppress(ProcessLookupError):
         os.killpg(proc.pid, signal.SIGTERM)
     try:
-        proc.wait(timeout=15)
+        proc.wait(timeout=timeout)
     except subprocess.TimeoutExpired:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)

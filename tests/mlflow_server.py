@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
+from dask_cluster import stop_group
+
 START_TIMEOUT = 120.0  # a busy 2-core machine can take a minute to import MLflow and migrate
 INSTALL_HINT = "pip install mlflow (the full package: it has the server; the test extra installs it)"
 
@@ -91,25 +93,8 @@ def _start(base: Path) -> MlflowServer:
         if _answers(uri):
             return server
         time.sleep(0.25)
-    _stop(proc)
+    stop_group(proc, timeout=5)  # its data is thrown away: no need to wait for a graceful end
     raise RuntimeError(f"mlflow server did not answer within {START_TIMEOUT:g} s; its log:\n{server.log_tail()}")
-
-
-def _stop(proc: subprocess.Popen) -> None:
-    """SIGTERM to the server's session (uvicorn and its worker), killed if it hangs."""
-    import os
-    import signal
-
-    if proc.poll() is not None:
-        return
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(proc.pid, signal.SIGTERM)
-    try:
-        proc.wait(timeout=5)  # its data is thrown away: no need to wait for a graceful end
-    except subprocess.TimeoutExpired:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
 
 
 @contextlib.contextmanager
@@ -120,5 +105,5 @@ def mlflow_server(base: Path) -> Iterator[MlflowServer]:
     try:
         yield server
     finally:
-        _stop(server.proc)
+        stop_group(server.proc, timeout=5)
         shutil.rmtree(base, ignore_errors=True)

@@ -17,21 +17,28 @@ PALETTE = ["#4c78a8", "#f58518", "#e45756", "#72b7b2", "#54a24b", "#eeca3b", "#b
 GAP = None  # marks a break in a downsampled series (a NaN was logged there)
 
 
-def nice_ticks(lo: float, hi: float, count: int = 5) -> list[float]:
-    """About `count` round tick values (1, 2, 2.5 or 5 times a power of ten) covering [lo, hi]."""
+def nice_ticks(lo: float, hi: float, count: int = 5, integer: bool = False) -> list[float]:
+    """About `count` round tick values (1, 2, 2.5 or 5 times a power of ten) covering [lo, hi]; whole numbers
+    only when `integer` (an axis of steps: no tick at 2.5)."""
     if not (math.isfinite(lo) and math.isfinite(hi)):
         return []
     if hi <= lo:
         return [lo]
     raw = (hi - lo) / max(count - 1, 1)
     power = 10 ** math.floor(math.log10(raw))
+    if integer:
+        steps = [step for step in (m * max(power, 1) for m in (1, 2, 5, 10)) if step == int(step)]
+        options = [ticks_between(lo, hi, step) for step in steps]
+        return min(options, key=lambda ticks: abs(len(ticks) - count))
 
-    def ticks_with(step: float) -> list[float]:
-        first, last = math.ceil(lo / step - 1e-9), math.floor(hi / step + 1e-9)
-        return [round(k * step, 12) for k in range(first, last + 1)]
-
-    options = [ticks_with(m * power) for m in (1, 2, 2.5, 5, 10)]
+    options = [ticks_between(lo, hi, m * power) for m in (1, 2, 2.5, 5, 10)]
     return min(options, key=lambda ticks: abs(len(ticks) - count))   # the first (finest) of equally good ones
+
+
+def ticks_between(lo: float, hi: float, step: float) -> list[float]:
+    """The multiples of `step` within [lo, hi]."""
+    first, last = math.ceil(lo / step - 1e-9), math.floor(hi / step + 1e-9)
+    return [round(k * step, 12) for k in range(first, last + 1)]
 
 
 def fmt(v: float) -> str:
@@ -130,7 +137,7 @@ class LinePlot:
             py = self._sy(v)
             parts.append(f'<line x1="{PAD_L}" y1="{py:.1f}" x2="{right}" y2="{py:.1f}" stroke="#eef1f4"/>'
                          f'<text x="{PAD_L - 6}" y="{py + 4:.1f}" text-anchor="end">{fmt(v)}</text>')
-        for v in nice_ticks(xlo, xhi, 6):
+        for v in nice_ticks(xlo, xhi, 6, integer=True):  # steps, or the order logged: whole numbers
             px = self._sx(v)
             parts.append(f'<line x1="{px:.1f}" y1="{bottom}" x2="{px:.1f}" y2="{bottom + 4}" stroke="#888"/>'
                          f'<text x="{px:.1f}" y="{bottom + 16}" text-anchor="middle">{fmt(v)}</text>')
