@@ -45,7 +45,8 @@ if GATE:  # the task stops right after it deduped against GC_TEST_KEY, before it
     def gated_exists(self, key, size=None):
         found = real_exists(self, key, size)
         if key == os.environ["GC_TEST_KEY"] and not Path(GATE, "deduped").exists():
-            Path(GATE, "deduped").write_text(str(found))
+            Path(GATE, "deduped.tmp").write_text(str(found))
+            os.replace(Path(GATE, "deduped.tmp"), Path(GATE, "deduped"))  # the test reads it once it exists
             deadline = time.time() + 60
             while not Path(GATE, "go").exists() and time.time() < deadline:
                 time.sleep(0.02)
