@@ -84,16 +84,8 @@ def pytest_configure(config) -> None:
     s3_mode.configure(config)
 
 
-# the longest modules (a minute or more each): collected first, so that `-n 2 --dist loadfile` starts them first
-# and the short ones fill in around them, instead of one worker finishing a long module alone at the end
-LONG_MODULES = ("test_runner_faults.py", "test_mlflow.py", "test_dask.py", "test_postgres.py", "test_s3_gc.py",
-                "test_metrics.py", "test_progress.py")
-
-
 def pytest_collection_modifyitems(config, items) -> None:
     s3_mode.select(config, items)  # ARTIFLOW_TEST_DATASTORE=s3: the flow tests only, on S3
-    rank = {name: at for at, name in enumerate(LONG_MODULES)}
-    items.sort(key=lambda item: rank.get(item.path.name, len(LONG_MODULES)))  # stable: each module keeps its order
 
 
 @pytest.fixture(scope="session")
