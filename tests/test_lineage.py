@@ -113,15 +113,18 @@ def write_flow(folder: Path, name: str, source: str) -> Path:
     return path
 
 
-@pytest.fixture(scope="module")
-def runs(tmp_path_factory):
-    """ChainFlow/1 (user other, --cache), ChainFlow/2 (its cache hits), then ReaderFlow/1 (user tester) reading 1."""
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def runs(request, tmp_path_factory):
+    """ChainFlow/1 (user other, --cache), ChainFlow/2 (its cache hits), then ReaderFlow/1 (user tester) reading 1;
+    recorded in the root's SQLite file, then again in a PostgreSQL database (lineage is read with SQL of both)."""
     home = tmp_path_factory.mktemp("lineage")
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("ARTIFLOW_ROOT", str(home / ".artiflow"))
         for name in ("METAFLOW_USER", "ARTIFLOW_DATASTORE_ROOT", "ARTIFLOW_METADATA_URL", "METAFLOW_DATASTORE",
                      "METAFLOW_DATATOOLS_S3ROOT"):
             patch.delenv(name, raising=False)
+        if request.param == "postgresql":
+            patch.setenv("ARTIFLOW_METADATA_URL", request.getfixturevalue("pg_server").new_schema())
         chain = write_flow(home / "chain", "chain.py", CHAIN)
         for _ in range(2):
             ok(run_flow(chain, "run", "--cache", env={"ARTIFLOW_USER": "other"}))
@@ -420,6 +423,7 @@ def test_a_thousand_task_foreach_is_fast(tmp_path, monkeypatch):
 
     monkeypatch.setenv("ARTIFLOW_ROOT", str(tmp_path / ".artiflow"))
     monkeypatch.setenv("ARTIFLOW_USER", "tester")
+    monkeypatch.delenv("ARTIFLOW_METADATA_URL", raising=False)  # the runs fixture may have set PostgreSQL's
     client_context.clear_cache()
     meta = open_metadata(f"sqlite:///{tmp_path / '.artiflow' / 'metadata.db'}")
     run_id = meta.new_run("BigFlow", "tester", [], {})
