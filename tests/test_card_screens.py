@@ -1,39 +1,26 @@
 """A rendered card as a person sees it: headless Chromium takes a screenshot of a real card, Pillow reads it.
 
 tests/services/ensure_chromium.sh (run by `make test`) installs Debian's chromium; without it this test
-fails saying what to install, or skips with ARTIFLOW_TEST_REQUIRE_CHROMIUM=0.
+skips saying what to install (fails under `make test`, which sets ARTIFLOW_TEST_REQUIRE_CHROMIUM=1):
+see tests/ui_browser.py's chromium().
 """
 
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import subprocess
 from pathlib import Path
 
 import numpy
-import pytest
 
 from conftest import ok, run_flow
+from ui_browser import chromium
 
-REQUIRE = "ARTIFLOW_TEST_REQUIRE_CHROMIUM"
 LINE = (0x4C, 0x78, 0xA8)            # the first colour of the palette: a chart's first line
 WIDTH, HEIGHT = 1000, 1500
 PLOT_LEFT = 24 + 64                  # the page's padding, then the plot's left margin
 PLOT_WIDTH = 560 - 64 - 16
-
-
-def chromium() -> str:
-    """The chromium binary, or a failure (a skip with ARTIFLOW_TEST_REQUIRE_CHROMIUM=0) saying how to get it."""
-    found = shutil.which("chromium") or shutil.which("chromium-browser")
-    if found:
-        return found
-    reason = ("Chromium is not installed: install Debian's 'chromium' package (sudo apt-get install chromium, or "
-              "run `make test`, which installs it as root via tests/services/ensure_chromium.sh)")
-    if os.environ.get(REQUIRE, "1") == "0":
-        pytest.skip(reason)
-    pytest.fail(f"{reason}; set {REQUIRE}=0 to skip this test instead.", pytrace=False)
 
 
 def headless(browser: str, profile: Path, *args: str, timeout: float = 30) -> subprocess.CompletedProcess:

@@ -18,6 +18,7 @@ import time
 import pytest
 
 from conftest import FLOWS, REPO, ok, run_flow
+from old_schema import database_at
 
 from artiflow import Flow
 from artiflow.client import MetricRecord, MetricSet
@@ -236,29 +237,14 @@ def test_the_cli_says_what_is_wrong_with_a_pathspec_or_a_missing_metric(metrics_
 
 # -- the schema -----------------------------------------------------------------------------------------------
 def test_a_version_3_database_gets_the_metrics_table_and_keeps_its_runs(af_home):
-    from artiflow.client.context import clear_cache, get_context
+    from artiflow.client.context import get_context
     from artiflow.metadata import schema
 
     meta = get_context().meta
-    conn = meta._connect()  # the backend's own connection: build the database as artiflow at version 3 left it
-    try:
-        migrator = schema.Migrator(conn, meta.dialect)
-        conn.execute(meta.dialect.ddl(schema.VERSION_TABLE))
-        for migration in schema.MIGRATIONS[:3]:
-            migration.apply(migrator)
-            migrator.execute("INSERT INTO schema_version (version, what, applied_at) VALUES (?, ?, 0)",
-                             (migration.version, migration.what))
-        migrator.execute('INSERT INTO runs (flow, run_id, "user", status, created_at, params) '
-                         "VALUES ('OldFlow', 1, 'tester', 'succeeded', 1.0, '{}')")
-        migrator.execute("INSERT INTO run_tags (flow, run_id, tag, system) VALUES ('OldFlow', 1, 'user:tester', 1)")
-        assert "metrics" not in _tables(conn, meta)
-    finally:
-        conn.close()
-    meta.close()
-    clear_cache()
+    database_at(meta, 3, check=lambda migrator: _no_metrics_table(migrator.conn, meta))
     ok(run_flow("metrics_flow.py", "run"))  # the runner migrates the database, then records the points
     meta = get_context().meta
-    assert meta.schema_version() == schema.LATEST == 4 and "metrics" in _tables(meta.conn, meta)
+    assert meta.schema_version() == schema.LATEST and "metrics" in _tables(meta.conn, meta)
     assert len(Flow("MetricsFlow").latest_run.metrics()) == 29
     old = Flow("OldFlow")["1"]
     assert old.status == "succeeded" and len(old.metrics()) == 0
@@ -266,6 +252,10 @@ def test_a_version_3_database_gets_the_metrics_table_and_keeps_its_runs(af_home)
         storage = meta._query("SELECT attname, attstorage FROM pg_attribute WHERE attrelid = 'metrics'::regclass "
                               "AND attname IN ('positions', 'steps', 'metric_values', 'stamps')")
         assert sorted(storage) == [("metric_values", "e"), ("positions", "e"), ("stamps", "e"), ("steps", "e")]
+
+
+def _no_metrics_table(conn, meta) -> None:
+    assert "metrics" not in _tables(conn, meta)
 
 
 def _tables(conn, meta) -> set[str]:

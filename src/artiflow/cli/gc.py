@@ -109,6 +109,9 @@ def storage_lines(outcome: Outcome) -> list[str]:
                      f"still be recording them); a later gc deletes those no run records.")
     lines.append(f"{'Would remove' if dry else 'Removed'} {_plural(len(outcome.temp_files), outcome.temp_noun)}"
                  f", {_size(outcome.temp_bytes)}.")
+    if outcome.previews_deleted:
+        lines.append(f"{'Would delete' if dry else 'Deleted'} {_plural(outcome.previews_deleted, 'artifact preview')} "
+                     f"no kept run uses.")
     total = _size(outcome.bytes_freed + outcome.temp_bytes)
     lines.append(f"Dry run: nothing was changed; {total} would be freed." if dry else f"Freed {total} in total.")
     return lines

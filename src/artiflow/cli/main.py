@@ -100,7 +100,7 @@ def inspect_cli():
     import click
 
     from .. import __version__
-    from . import gc, inspect, lineage, metrics, reproduce, verify
+    from . import gc, inspect, lineage, metrics, reproduce, ui, verify
     from ..cards import cli as cards_cli
     from ..mlflow import cli as mlflow_cli
 
@@ -117,6 +117,7 @@ def inspect_cli():
     metrics.register(cli)
     mlflow_cli.register(cli)  # imports nothing of MLflow until a command runs
     cards_cli.register(cli)
+    ui.register(cli)
     return cli
 
 

@@ -179,6 +179,15 @@ class DataArtifact(ClientObject):
         return self._ref.serializer
 
     @property
+    def preview(self) -> dict[str, Any] | None:
+        """The preview made when the value was saved (kind, summary, ...; see docs/concepts.md), or None.
+
+        Read from the metadata only: the value's blob is never loaded. None for a value saved before
+        artiflow made previews.
+        """
+        return self._ctx.meta.previews([self.sha]).get(self.sha)
+
+    @property
     def created_at(self) -> Any:
         """When the task that stored the artifact finished."""
         return self._task.finished_at

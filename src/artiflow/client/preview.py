@@ -7,10 +7,10 @@ value can only be one of theirs when its library is already loaded.
 
 from __future__ import annotations
 
-import sys
 from typing import Any
 
 from ..cards.components import preview as bounded_repr
+from ..datastore.preview_base import cut, library_type as _library_type  # shared with the stored previews
 from ..cards.page import esc
 
 FRAME_ROWS = 10  # rows of a DataFrame shown
@@ -24,21 +24,8 @@ PRE = "margin:2px 0;white-space:pre-wrap;word-break:break-word;font-family:monos
 MUTED = "opacity:0.7"
 
 
-def _library_type(value: Any, module: str, *names: str) -> str | None:
-    """Which of `module`'s classes `names` the value is an instance of (None if its library is not loaded)."""
-    lib = sys.modules.get(module)
-    if lib is None:
-        return None
-    return next((name for name in names if isinstance(value, getattr(lib, name, ()))), None)
-
-
 def _plural(count: int, word: str) -> str:
     return f"{count:,} {word}{'' if count == 1 else 's'}"
-
-
-def cut(text: str, limit: int) -> str:
-    """`text`, or its first `limit` characters and an ellipsis."""
-    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 # -- one line, for a table cell ----------------------------------------------------------------------

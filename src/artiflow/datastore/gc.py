@@ -104,6 +104,7 @@ class Outcome:
     margin: float = MARGIN_SECONDS  # how long before the cutoff's start a blob must have last been used
     trash: str = ""  # where the trash is, for messages
     temp_noun: str = "stale temp file"  # what the backend's stale_temp_files are (S3: unfinished uploads)
+    previews_deleted: int = 0  # artifact previews (metadata rows) of keys no kept record names
 
     @property
     def temp_bytes(self) -> int:
@@ -234,10 +235,12 @@ def collect(metadata: MetadataStore, storage: Storage, flows: Iterable[str], pol
                       temp_noun=getattr(storage, "stale_temp_noun", Outcome.temp_noun))
     if dry_run:
         refs, outcome.held_back = referenced_keys(metadata, storage, plan.drop)
+        outcome.previews_deleted = metadata.sweep_previews(plan.drop, dry_run=True)
     else:
         for flow, run_ids in plan.drop.items():
             if run_ids:
                 metadata.delete_runs(flow, run_ids)
+        outcome.previews_deleted = metadata.sweep_previews()  # a preview is metadata: no blob cutoff needed
         refs, outcome.held_back = referenced_keys(metadata, storage)  # read after the deletes, before the listing
         outcome.held_back = outcome.held_back or _started_on_dropped(metadata, plan)
     if outcome.held_back is None:

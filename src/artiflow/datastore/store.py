@@ -15,6 +15,7 @@ from .storage import Storage, open_storage
 
 if TYPE_CHECKING:
     from ..config import Config
+    from .preview import PreviewCollector
 
 
 @dataclass(frozen=True)
@@ -61,9 +62,10 @@ class ContentStore:
 
     def __init__(self, storage: Storage) -> None:
         self.storage = storage
+        self.previews: PreviewCollector | None = None  # when set, it gets every saved value (datastore/preview.py)
 
     def save(self, name: str, value: Any) -> ArtifactRef:
-        """Serialize and store a value; the same bytes stored twice share one blob."""
+        """Serialize and store a value; the same bytes stored twice share one blob (and one preview, when collected)."""
         serializer = serializer_for(value)
         try:
             chunks = _chunks(serializer, value)
@@ -74,7 +76,19 @@ class ContentStore:
                 f"instead (e.g. list(...) of a generator), or keep it out of self by using a local variable."
             ) from exc
         key = self.put_bytes(chunks, f"Artifact '{name}'")
+        if self.previews is not None:
+            self.previews.add(key, value)
         return ArtifactRef(key, serializer.name, type_name(value), reported_size(chunks))
+
+    def collect_previews(self) -> None:
+        """Make a preview of each value saved from now on (taken with take_previews)."""
+        from .preview import PreviewCollector
+
+        self.previews = PreviewCollector()
+
+    def take_previews(self) -> dict[str, str]:
+        """The previews of the values saved since the last take, by content key (JSON text each)."""
+        return self.previews.take() if self.previews is not None else {}
 
     def key_of(self, value: Any) -> str:
         """The content key `value` would be stored under, without storing it."""

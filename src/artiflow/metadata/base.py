@@ -6,11 +6,13 @@ over their own dialect. Code outside `metadata/` names this type, never a backen
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Callable, ContextManager, Iterable, Protocol, Sequence
+from typing import TYPE_CHECKING, Any, Callable, ContextManager, Iterable, Mapping, Protocol, Sequence
 
 if TYPE_CHECKING:
     from ..datastore.store import ArtifactRef
     from ..lineage.records import Producers, Read
+    from .browse import AttemptSpan, RunFilter, RunPage, StepSummary, TaskPage
+    from .metric_series import MetricSeries
     from .records import AttemptRecord, BlobReferences, MetricRecord, RunRecord, TaskMetadataRecord, TaskRecord
 
 Logs = tuple["str | None", "str | None"]  # the (stdout, stderr) blob keys of an attempt
@@ -65,9 +67,16 @@ class MetadataStore(Protocol):
                     producers: dict[str, Producers] | None = None, reads: Iterable[Read] = ()) -> None:
         """Record an attempt's outcome with its artifacts, metadata entries, producers and reads, at once."""
 
+    def set_attempt_logs(self, flow: str, run_id: int, step: str, task_id: int, attempt: int,
+                         stdout_key: str | None, stderr_key: str | None) -> None:
+        """Record the log keys of a running attempt's output stored so far (readers tail it; `finish_task` ends it)."""
+
     def add_metrics(self, flow: str, run_id: int, step: str, task_id: int, attempt: int,
                     points: Sequence[tuple]) -> None:
         """Record an attempt's metric points, (name, value, step, timestamp) each, in bulk (in a batch: with it)."""
+
+    def add_previews(self, previews: Mapping[str, str]) -> None:
+        """Record artifact previews (content key -> preview JSON text), insert-or-ignore; in a batch: with it."""
 
     def clone_task(self, flow: str, run_id: int, step: str, task_id: int, foreach_stack: list, parents: list[str],
                    source: TaskRecord, artifacts: dict[str, ArtifactRef],
@@ -136,8 +145,42 @@ class MetadataStore(Protocol):
         Each task's latest attempt that logged points, unless `attempt` names one.
         """
 
+    def task_metric_series(self, flow: str, run_id: int, step: str, task_id: int) -> list[MetricSeries]:
+        """Every metric of a task, one series per (attempt, name), as columns in logged order (charts of many points)."""
+
     def metric_names(self, flow: str, run_id: int) -> list[str]:
         """The names of every metric of a run, sorted."""
+
+    # -- browsing (the web UI): paged and counted in the store ------------------------------------
+    def find_runs(self, where: RunFilter, offset: int = 0, limit: int = 50) -> RunPage:
+        """The runs `where` selects, newest first: `limit` from `offset`, and how many match in all."""
+
+    def run_users(self) -> list[str]:
+        """Every user who started a run, sorted."""
+
+    def set_run_graph(self, flow: str, run_id: int, graph: dict[str, Any]) -> None:
+        """Record the graph the run runs (graph/stored.py), when the run starts."""
+
+    def run_graph(self, flow: str, run_id: int) -> dict[str, Any] | None:
+        """The graph the run recorded, or None (runs made before runs kept it)."""
+
+    def step_parents(self, flow: str, run_id: int) -> dict[str, set[str]]:
+        """The steps each step's tasks started from (drawing a run without a stored graph)."""
+
+    def step_summaries(self, flow: str, run_id: int) -> list[StepSummary]:
+        """Each step of the run with tasks: its tasks counted by status, cached and reused, in start order."""
+
+    def task_page(self, flow: str, run_id: int, step: str, offset: int = 0, limit: int = 50) -> TaskPage:
+        """`limit` tasks of a step from `offset`, by task id, and the step's task count."""
+
+    def attempt_spans(self, flow: str, run_id: int, limit: int = 100_000) -> list[AttemptSpan]:
+        """Every attempt of the run (up to `limit`), in start order: its timeline."""
+
+    def attempt_count(self, flow: str, run_id: int) -> int:
+        """How many attempts the run made."""
+
+    def previews(self, keys: Iterable[str]) -> dict[str, dict[str, Any]]:
+        """The previews of these content keys as dicts (datastore/preview.py); keys without one are absent."""
 
     # -- step caching and lineage ---------------------------------------------------------------------
     def cache_candidates(self, flow: str, step: str, cache_key: str) -> list[TaskRecord]:
@@ -162,6 +205,9 @@ class MetadataStore(Protocol):
 
     def blob_references(self, without: dict[str, Iterable[int]] | None = None) -> BlobReferences:
         """Every blob key a record names; `without` leaves out the records of those runs (flow -> run ids)."""
+
+    def sweep_previews(self, without: dict[str, Iterable[int]] | None = None, dry_run: bool = False) -> int:
+        """Delete the previews of keys no artifact or parameter names (a dry run: count, without those runs)."""
 
     def linked_runs(self, flow: str, run_id: int) -> set[int]:
         """Runs of the flow this run depends on: the one it resumed, and those it reused or cached tasks from."""

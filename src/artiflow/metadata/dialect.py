@@ -22,6 +22,8 @@ class Dialect:
     until commit. `schema_lock` is run first in the transaction that migrates the schema, when
     beginning a write transaction does not already keep other processes out. `uncompressed` stores a
     BLOB column as is, where the engine would compress large values (packed floats do not compress).
+    `lock_table` keeps other transactions from writing a table until this one ends (SQLite's write
+    transactions already exclude every other writer).
     """
 
     name: str
@@ -35,6 +37,7 @@ class Dialect:
     lock_row: str = ""
     schema_lock: str | None = None
     uncompressed: str | None = None  # keeps {table}.{column} (a BLOB) out of the engine's compression
+    lock_table: str | None = None  # keeps writers out of {table} until commit, where a write transaction does not
 
     def tokens(self) -> dict[str, str]:
         """The `{token}` values the core's statements name."""

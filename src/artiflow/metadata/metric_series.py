@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import sys
 from array import array
+from dataclasses import dataclass
 from typing import Iterator, Sequence
 
 from .records import MetricRecord
@@ -82,3 +83,22 @@ def _records(pathspec: str, attempt: int, row: tuple) -> Iterator[MetricRecord]:
     name, _part, _count, _positions, steps, values, stamps = row
     for step, value, stamp in zip(_unpacked("q", steps), _unpacked("d", values), _unpacked("d", stamps)):
         yield MetricRecord(name, value, None if step == NO_STEP else step, stamp, pathspec, attempt)
+
+
+@dataclass(frozen=True)
+class MetricSeries:
+    """One metric of one task attempt as columns, in logged order: `steps` (NO_STEP for none) and `values`."""
+
+    attempt: int
+    name: str
+    steps: array
+    values: array
+
+
+def series_of(attempt: int, name: str, rows: Sequence[tuple]) -> MetricSeries:
+    """The series of one (attempt, name) from its rows (SERIES_COLUMNS order) in part order: no record per point."""
+    steps, values = array("q"), array("d")
+    for row in rows:
+        steps.extend(_unpacked("q", row[4]))
+        values.extend(_unpacked("d", row[5]))
+    return MetricSeries(attempt, name, steps, values)

@@ -33,6 +33,7 @@ POSTGRES = Dialect(
     schema_lock=f"SELECT pg_advisory_xact_lock({SCHEMA_LOCK_KEY})",
     # TOAST would compress each large bytea (pglz: 0.4 s for 100,000 metric points) for nothing gained
     uncompressed="ALTER TABLE {table} ALTER COLUMN {column} SET STORAGE EXTERNAL",
+    lock_table="LOCK TABLE {table} IN EXCLUSIVE MODE",  # readers go on; writers wait (gc's preview sweep)
 )
 CLOCK = "SELECT EXTRACT(EPOCH FROM clock_timestamp())::float8"
 CLOCK_RESYNC_SECONDS = 60.0  # how long the server's time is extrapolated from this machine's monotonic clock

@@ -12,7 +12,7 @@ from itertools import groupby
 
 from ..datastore.store import ArtifactRef
 from ..lineage.records import Producers, Read
-from .metric_series import SERIES_COLUMNS, unpack
+from .metric_series import SERIES_COLUMNS, MetricSeries, series_of, unpack
 from .records import (ATTEMPT_COLUMNS, READ_COLUMNS, REF_COLUMNS, RUN_COLUMNS, TASK_COLUMNS, TASK_METADATA_COLUMNS,
                       AttemptRecord, MetricRecord, RunRecord, TaskMetadataRecord, TaskRecord, producers_from_json,
                       read_from_row, ref_from_row)
@@ -183,6 +183,13 @@ class ReadQueries:
             if latest is None or latest.get((step_name, task)) == tried:
                 found.extend(unpack(f"{flow}/{run_id}/{step_name}/{task}", tried, [row[3:] for row in series]))
         return found
+
+    def task_metric_series(self, flow: str, run_id: int, step: str, task_id: int) -> list[MetricSeries]:
+        """Every metric of a task, one series per (attempt, name), as columns in logged order (charts of many points)."""
+        rows = self._query(f"SELECT attempt, {SERIES_COLUMNS} FROM metrics {WHERE_RUN} AND step = ? AND task_id = ? "
+                           f"ORDER BY attempt, name, part", (flow, run_id, step, task_id))
+        return [series_of(tried, name, [row[1:] for row in parts])
+                for (tried, name), parts in groupby(rows, key=lambda row: row[:2])]
 
     def metric_names(self, flow: str, run_id: int) -> list[str]:
         """The names of every metric of a run, sorted."""

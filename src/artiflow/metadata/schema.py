@@ -118,6 +118,19 @@ def _metrics(m: Migrator) -> None:
             m.execute(m.dialect.uncompressed.format(table="metrics", column=column))
 
 
+def _browsing(m: Migrator) -> None:
+    # the UI lists runs newest first, filtered by flow or tag, and draws a run's graph as the run stored it
+    m.add_columns("runs", ["graph"])
+    m.create("CREATE INDEX IF NOT EXISTS runs_by_created ON runs (created_at)")
+    m.create("CREATE INDEX IF NOT EXISTS runs_by_flow_created ON runs (flow, created_at)")
+    m.create("CREATE INDEX IF NOT EXISTS run_tags_by_tag ON run_tags (tag)")
+
+
+def _previews(m: Migrator) -> None:
+    # a preview per content key (datastore/preview.py): what the UI shows of an artifact without reading its blob
+    m.create("CREATE TABLE IF NOT EXISTS artifact_previews (key TEXT PRIMARY KEY, preview TEXT NOT NULL)")
+
+
 @dataclass(frozen=True)
 class Migration:
     """One step of the schema: its version (1, 2, ...), what it does, and the function that does it."""
@@ -132,6 +145,8 @@ MIGRATIONS = (
     Migration(2, "a counter per flow allocates run ids (seeded from the runs recorded)", _run_counters),
     Migration(3, "runs record the datastore root they wrote to", _datastore_root),
     Migration(4, "tasks record the metric points they logged (log_metric)", _metrics),
+    Migration(5, "artifacts have previews, made when they are saved (one per content key)", _previews),
+    Migration(6, "runs record their graph; indexes for listing runs newest first by flow and tag", _browsing),
 )
 LATEST = MIGRATIONS[-1].version
 

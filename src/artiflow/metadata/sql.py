@@ -21,6 +21,8 @@ from ..lineage.records import Producers, Read
 from . import schema
 from .dialect import Dialect
 from .metric_series import SERIES_COLUMNS, pack
+from .browse import BrowseQueries
+from .previews import PreviewQueries
 from .reads import HEARTBEAT_SECONDS, ReadQueries, heartbeat_timeout
 from .records import (ATTEMPT_COLUMNS, READ_COLUMNS, REF_COLUMNS, RUN_COLUMNS, TASK_COLUMNS, TASK_METADATA_COLUMNS,
                       BlobReferences, TaskRecord, ref_to_json, refs_from_json)
@@ -75,7 +77,7 @@ def _artifact_rows(where: tuple, artifacts: dict[str, ArtifactRef],
             for name, ref in artifacts.items()]
 
 
-class SQLMetadata(ReadQueries):
+class SQLMetadata(ReadQueries, BrowseQueries, PreviewQueries):
     """The metadata store on a SQL database; a subclass gives the dialect and the connection.
 
     Subclasses set `dialect` and `_errors` (the driver's error classes) and implement `_connect`
@@ -335,6 +337,12 @@ class SQLMetadata(ReadQueries):
         statements += [(METADATA_INSERT, (*where, attempt, e.field, e.value, e.type, json.dumps(e.tags), now))
                        for e in metadata]
         self._write(statements)
+
+    def set_attempt_logs(self, flow: str, run_id: int, step: str, task_id: int, attempt: int,
+                         stdout_key: str | None, stderr_key: str | None) -> None:
+        """Record the logs a running attempt has stored so far (runtime/live_logs.py); an ended one is left alone."""
+        self._write([(f"UPDATE attempts SET stdout_key = ?, stderr_key = ? {WHERE_TASK} AND attempt = ? "
+                      f"AND status = 'running'", (stdout_key, stderr_key, flow, run_id, step, task_id, attempt))])
 
     def add_metrics(self, flow: str, run_id: int, step: str, task_id: int, attempt: int,
                     points: Sequence[tuple]) -> None:

@@ -12,6 +12,7 @@ from ..exceptions import CommandError
 from ..flow_decorators import project_info
 from ..flowspec import flow_constants
 from ..graph import FlowGraph
+from ..graph.stored import stored_graph
 from ..lineage.code import record_run_code
 from ..metadata import open_metadata
 from .console import Console
@@ -55,11 +56,14 @@ def start_run(flow_cls: type, graph: FlowGraph, param_values: dict[str, Any], op
     config, store, metadata = _open(datastore_root)
     _prepare_executor(options, flow_cls, graph, config)
     values = {**flow_constants(flow_cls), **param_values, **(configs or {})}
+    store.collect_previews()  # parameters are artifacts: they get previews too
     params = {name: store.save(name, value) for name, value in values.items()}
     shown = {name: _json_safe(value) for name, value in param_values.items()}
     run_id = metadata.new_run(graph.name, config.user, options.tags, shown, params,
                               system_tags=project_info(flow_cls, config.user).get("tags", []),
                               datastore_root=recorded_root(config.datastore_root))
+    metadata.add_previews(store.take_previews())  # after the run that names them (gc's sweep keeps them)
+    metadata.set_run_graph(graph.name, run_id, stored_graph(graph))
     code_key = record_run_code(store, metadata, flow_cls, run_id)
     console = Console(options.quiet)
     console.info(f"Run {graph.name}/{run_id} starting (user {config.user}).")
@@ -82,6 +86,7 @@ def resume_run(flow_cls: type, graph: FlowGraph, step: str | None, origin_run_id
                               origin_run_id=origin.run_id,
                               system_tags=project_info(flow_cls, config.user).get("tags", []),
                               datastore_root=recorded_root(config.datastore_root))
+    metadata.set_run_graph(graph.name, run_id, stored_graph(graph))
     code_key = record_run_code(store, metadata, flow_cls, run_id)
     if metadata.run(graph.name, origin.run_id) is None:  # `artiflow gc` dropped it meanwhile
         metadata.finish_run(graph.name, run_id, "failed")

@@ -16,7 +16,7 @@ from __future__ import annotations
 import os
 import time
 import weakref
-from typing import TYPE_CHECKING, Callable, Iterator
+from typing import TYPE_CHECKING, Callable, Iterator, Sequence
 
 if TYPE_CHECKING:
     from ..datastore import ContentStore
@@ -67,13 +67,13 @@ class Spool:
             view = view[os.write(self.fd, view):]
         self.buffer = bytearray()
 
-    def pieces(self, size: int = LOG_PIECE_BYTES) -> Iterator[bytes]:
-        """The bytes in order, in pieces of `size` (the last may be shorter): never all in memory at once."""
+    def pieces(self, size: int = LOG_PIECE_BYTES, start: int = 0) -> Iterator[bytes]:
+        """The bytes from `start` in order, in pieces of `size` (the last may be shorter): never all in memory at once."""
         if self.fd is None:
-            yield from _cut(bytes(self.buffer), size)
+            yield from _cut(bytes(self.buffer[start:]), size)
             return
         self._spill()
-        offset = 0
+        offset = start
         while offset < self.size:
             piece = os.pread(self.fd, min(size, self.size - offset), offset)
             if not piece:
@@ -91,12 +91,22 @@ def _cut(data: bytes, size: int) -> Iterator[bytes]:
         yield data[start:start + size]
 
 
-def store_log(store: ContentStore, output: Spool | bytes) -> str | None:
-    """Store a stream's bytes; the key to record for them (None when the task printed nothing)."""
+def store_log(store: ContentStore, output: Spool | bytes, stored: int = 0, keys: Sequence[str] = ()) -> str | None:
+    """Store a stream's bytes; the key to record for them (None when the task printed nothing).
+
+    `keys` are blobs already holding its first `stored` bytes (stored while the task ran): only the rest is stored.
+    """
     if not output:
         return None
-    pieces = output.pieces() if isinstance(output, Spool) else _cut(bytes(output), LOG_PIECE_BYTES)
-    keys = [store.put_bytes([piece]) for piece in pieces]
+    pieces = output.pieces(start=stored) if isinstance(output, Spool) else _cut(bytes(output)[stored:], LOG_PIECE_BYTES)
+    keys = [*keys, *(store.put_bytes([piece]) for piece in pieces)]
+    return log_key(keys)
+
+
+def log_key(keys: Sequence[str]) -> str | None:
+    """The recorded key of a log stored as these blobs, in order: the one key, or a `parts:` list."""
+    if not keys:
+        return None
     return keys[0] if len(keys) == 1 else PARTS + " ".join(keys)
 
 

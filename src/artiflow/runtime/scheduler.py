@@ -34,7 +34,7 @@ from ..lineage.producers import output_producers
 from .hooks import MetadataEntry
 from .executors import Finished, RunInfo, open_executor
 from .executors.local import STOP_SIGNALS
-from .output import store_log
+from .live_logs import LiveLogs
 from .progress import RunTally
 from .resume import ResumePlan, origin_pathspec
 from .run_metrics import MetricListener, RunMetrics
@@ -62,6 +62,7 @@ class RunOptions:
 
 
 PARALLEL_VAR = "_parallel_ubf_iter"  # the foreach frame of a num_parallel gang (its value: the node index)
+PREVIEWED_KEYS = 200_000  # content keys remembered as previewed (past this the memory starts again)
 TIMEOUT_GRACE_SECONDS = 5.0  # how long past its @timeout a task that ignores the alarm may run before it is killed
 
 
@@ -119,6 +120,8 @@ class Scheduler:
         self.flow_cls = flow_cls
         self.graph = graph
         self.store = store
+        if store.previews is None:
+            store.collect_previews()  # what the runner saves itself (a @catch's var) gets previews too
         self.metadata = metadata
         self.run_id = run_id
         self.user = user
@@ -145,7 +148,9 @@ class Scheduler:
         self.cache = self._step_cache()
         self.executor = self._open_executor(code_key)
         self.metrics = RunMetrics(metadata, options.metric_listeners, console.error)
+        self.live_logs = LiveLogs(store, metadata, self.flow_name, run_id)  # long tasks' output, stored as it grows
         self.stop_requested: str | None = None  # set by a signal handler; the loop stops cleanly
+        self.previewed: set[str] = set()  # content keys whose previews this run recorded
 
     def _step_cache(self) -> Any:
         """The run's StepCache when any step is cached (caching is imported only then), else None."""
@@ -212,6 +217,7 @@ class Scheduler:
                 for finished in self.executor.wait(timeout=self._wait_time()):
                     self._on_finished(finished)
                 self._enforce_timeouts()
+                self.live_logs.flush(self._live_output())
                 if time.monotonic() - last_beat >= HEARTBEAT_SECONDS:
                     self.metadata.heartbeat(self.flow_name, self.run_id)
                     last_beat = time.monotonic()
@@ -244,7 +250,15 @@ class Scheduler:
         draw = self.console.seconds_to_draw()
         if draw is not None:
             times.append(draw)
+        flush = self.live_logs.seconds_to_flush(self._live_output())
+        if flush is not None:
+            times.append(flush)
         return max(0.0, min(times))
+
+    def _live_output(self) -> list:
+        """The running attempts whose output the executor holds here (the local executor's), for live logs."""
+        live = getattr(self.executor, "live_output", None)
+        return list(live()) if live is not None else []
 
     def _release_due_retries(self) -> None:
         now = time.time()
@@ -321,7 +335,8 @@ class Scheduler:
                 exception: dict | None, result: TaskResult | None = None) -> None:
         spec = finished.spec
         self.tally.ended(spec.step, status)
-        stdout_key, stderr_key = store_log(self.store, finished.stdout), store_log(self.store, finished.stderr)
+        stdout_key = self.live_logs.final_key(spec, "stdout", finished.stdout)
+        stderr_key = self.live_logs.final_key(spec, "stderr", finished.stderr)
         producers = output_producers(spec.pathspec, artifacts, self.params,
                                      ((i.artifacts, i.producers) for i in spec.inputs))
         if result is not None:
@@ -332,8 +347,20 @@ class Scheduler:
                                   result.transition() if result is not None and result.ok else None,
                                   ran.metadata if ran is not None else (), producers,
                                   ran.reads if ran is not None else ())
+        self.live_logs.forget(spec)
+        self._record_previews(ran.previews if ran is not None else {})
         if ran is not None or finished.death:  # an attempt that ran code: its metric points
             self.metrics.record(spec, status, ran.metrics if ran is not None else finished.metrics)
+
+    def _record_previews(self, previews: dict[str, str]) -> None:
+        """Record the previews of what the attempt saved (and the runner saved for it), each key once per run."""
+        own = self.store.take_previews()
+        fresh = {key: text for key, text in (previews | own if own else previews).items() if key not in self.previewed}
+        if fresh:
+            self.metadata.add_previews(fresh)  # in the batch that records the attempt, after its artifacts
+            if len(self.previewed) > PREVIEWED_KEYS:
+                self.previewed.clear()
+            self.previewed.update(fresh)
 
     def _outcome(self, finished: Finished) -> tuple[TaskResult | None, dict | None]:
         """(the result, None) for a task that succeeded (or was caught), else (its result if any, the error)."""

@@ -89,6 +89,7 @@ class TaskResult:
     split_keys: list[str] = field(default_factory=list)    # a foreach's elements' content keys (when asked)
     producers: dict[str, Producers] = field(default_factory=dict)  # set by the scheduler when it records the task
     metrics: MetricPoints = field(default_factory=MetricPoints)  # log_metric's (name, value, step, timestamp)s
+    previews: dict[str, str] = field(default_factory=dict)  # content key -> preview JSON of each value saved
 
     def transition(self) -> dict[str, Any]:
         """What the metadata keeps of where the task led, so resume can follow it without re-running."""

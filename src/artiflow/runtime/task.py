@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Iterator
 
 from ..current import current
 from ..datastore import ArtifactRef, ContentStore
+from ..datastore.preview import PreviewCollector  # imported here, so that forked tasks find it loaded
 from ..decorators import CaughtException
 from ..exceptions import ArtiflowException, TimeoutException, qualified_type_name
 from ..flow_decorators import project_info
@@ -39,14 +40,19 @@ def run_task(flow_cls: type[FlowSpec], graph: FlowGraph, spec: TaskSpec, store: 
     `decorators` are the step's decorators: their task hooks run around the step, in this process.
     A step that raises keeps the artifacts it set (for debugging); on its last attempt under @catch
     the error is stored instead and the task succeeds, as in Metaflow. Whatever the outcome, the
-    result carries the metric points the attempt logged.
+    result carries the metric points the attempt logged, and a preview of each value it saved.
     """
     metrics.open_log(spec.step, spec.metrics_spill)
+    outer = store.previews  # a task run in its runner's process gives the runner's collector back after
+    store.previews = PreviewCollector()
     try:
         result = _run_task(flow_cls, graph, spec, store, decorators)
     finally:
         points = metrics.close_log()
+        previews = store.take_previews()
+        store.previews = outer
     result.metrics = points
+    result.previews = previews
     return result
 
 

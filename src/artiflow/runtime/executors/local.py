@@ -52,6 +52,7 @@ class Running:
     fds: dict[int, str]                      # fd → "stdout" | "stderr" | "result"
     streams: dict[str, TaskStream]
     result: bytearray = field(default_factory=bytearray)
+    started: float = field(default_factory=time.monotonic)
 
 
 def death_reason(exit_status: int) -> str:
@@ -146,6 +147,11 @@ class LocalExecutor:
 
     def __len__(self) -> int:
         return len(self.running)
+
+    def live_output(self) -> Iterator[tuple[TaskSpec, float, dict[str, Spool]]]:
+        """Each running task, when it started (monotonic) and its streams' bytes so far (runtime/live_logs.py)."""
+        for task in self.running.values():
+            yield task.spec, task.started, {name: stream.spool for name, stream in task.streams.items()}
 
     def submit(self, spec: TaskSpec) -> int:
         spec.metrics_spill = self._spill_path(spec)

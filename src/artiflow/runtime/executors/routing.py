@@ -139,6 +139,10 @@ class RoutingExecutor:
     def submit(self, spec: TaskSpec) -> Any:
         return (self.dask if spec.step in self.remote else self.local).submit(spec)
 
+    def live_output(self) -> Iterator[Any]:
+        """The local tasks' output so far (the cluster's comes back when its tasks end)."""
+        return self.local.live_output()
+
     def wait(self, timeout: float | None = None) -> Iterator[Finished]:
         yield from self.dask.wait(0)
         yield from self.local.wait(timeout)

@@ -1,0 +1,54 @@
+// artiflow UI: what every page shares. Pages keep their data in <script type="application/json"> blocks
+// (read with pageData) and show values with textContent only, never as markup.
+"use strict";
+
+function pageData(id) {
+  const node = document.getElementById(id);
+  return node ? JSON.parse(node.textContent) : null;
+}
+
+// Call `update(json)` with `url`'s JSON every `seconds` while `keepGoing(json)` says so (live pages).
+function poll(url, seconds, update, keepGoing) {
+  let stopped = false;
+  async function tick() {
+    if (stopped) return;
+    try {
+      const response = await fetch(url, {headers: {"Accept": "application/json"}, credentials: "same-origin"});
+      if (response.ok) {
+        const json = await response.json();
+        update(json);
+        if (keepGoing && !keepGoing(json)) { stopped = true; return; }
+      }
+    } catch (err) { /* the server is restarting or gone: try again later */ }
+    setTimeout(tick, seconds * 1000);
+  }
+  setTimeout(tick, seconds * 1000);
+  return () => { stopped = true; };
+}
+
+// A DOM element with text content (never parsed as HTML) and optional attributes.
+function el(tag, text, attrs) {
+  const node = document.createElement(tag);
+  if (text !== undefined && text !== null) node.textContent = String(text);
+  for (const [name, value] of Object.entries(attrs || {})) node.setAttribute(name, value);
+  return node;
+}
+
+// ECharts (1 MB of script) is fetched once the page has loaded, so the page's own content shows first; `ready`
+// is called with it then (at once when it is there already). Charts fill in a moment after the page.
+const ECHARTS_SRC = "/static/vendor/echarts/echarts.min.js";
+let echartsWaiting = null;
+
+function withECharts(ready) {
+  if (window.echarts) { ready(window.echarts); return; }
+  if (echartsWaiting === null) {
+    echartsWaiting = [];
+    const fetchIt = () => {
+      const script = el("script", null, {src: ECHARTS_SRC});
+      script.onload = () => { for (const call of echartsWaiting) call(window.echarts); echartsWaiting = []; };
+      document.head.appendChild(script);
+    };
+    if (document.readyState === "complete") fetchIt(); else window.addEventListener("load", fetchIt);
+  }
+  echartsWaiting.push(ready);
+}

@@ -1,0 +1,103 @@
+// The run page: the timeline (ECharts, every attempt a bar), and while the run runs, its status, duration and
+// the DAG's step states and counts, polled from /api/run/... every 2 s. Text is set with textContent only.
+"use strict";
+
+const STATUS_COLOURS = {succeeded: "#2e8b57", failed: "#c0392b", running: "#2f6fd6", cached: "#8e6bbf",
+                        caught: "#d68910", killed: "#7b241c"};
+const ROWS_SHOWN = 40;
+
+const TIMELINE_EVERY = 5;  // while the run runs, its timeline is redrawn every 5th poll (10 s): it is the costly part
+
+function drawTimeline(div, data) {
+  const chart = echarts.getInstanceByDom(div) || echarts.init(div, null, {renderer: "canvas"});
+  const items = data.bars.map(([row, attempt, status, start, end]) => ({
+    value: [row, start, end === null ? data.now : end, attempt],
+    status: status, itemStyle: {color: STATUS_COLOURS[status] || "#9aa1ad"},
+  }));
+  const rows = data.rows.length;
+  div.style.height = Math.max(160, Math.min(rows, ROWS_SHOWN) * 18 + 110) + "px";
+  chart.resize();
+  const enc = echarts.format.encodeHTML;
+  chart.setOption({
+    animation: false,
+    grid: {left: 150, right: 60, top: 20, bottom: 60},
+    tooltip: {formatter: (p) => {
+      const [row, start, end, attempt] = p.value;
+      return enc(data.rows[row]) + " · attempt " + enc(String(attempt)) + "<br>" + enc(p.data.status) + " · " +
+        enc((end - start).toFixed(3)) + " s (from " + enc(start.toFixed(3)) + " s)";
+    }},
+    xAxis: {type: "value", name: "s", min: 0, axisLabel: {formatter: (v) => v + " s"}},
+    yAxis: {type: "category", data: data.rows, inverse: true, axisLabel: {fontSize: 10}},
+    dataZoom: [
+      {type: "slider", xAxisIndex: 0, filterMode: "weakFilter", bottom: 10},
+      {type: "inside", xAxisIndex: 0, filterMode: "weakFilter"},
+      {type: "slider", yAxisIndex: 0, right: 10, width: 16, startValue: 0, endValue: Math.min(rows, ROWS_SHOWN) - 1,
+       zoomLock: false, filterMode: "weakFilter"},
+      {type: "inside", yAxisIndex: 0, zoomOnMouseWheel: false, moveOnMouseWheel: true, moveOnMouseMove: false},
+    ],
+    series: [{
+      type: "custom", name: "attempts", encode: {x: [1, 2], y: 0}, data: items, progressive: 4000,
+      renderItem: (params, api) => {
+        const start = api.coord([api.value(1), api.value(0)]);
+        const end = api.coord([api.value(2), api.value(0)]);
+        const height = api.size([0, 1])[1] * 0.7;
+        const shape = echarts.graphic.clipRectByRect(
+          {x: start[0], y: start[1] - height / 2, width: Math.max(end[0] - start[0], 2), height: height},
+          {x: params.coordSys.x, y: params.coordSys.y, width: params.coordSys.width, height: params.coordSys.height});
+        return shape && {type: "rect", transition: [], shape: shape, style: api.style()};
+      },
+    }],
+  }, {replaceMerge: ["series"]});
+  const note = document.getElementById("timeline-note");
+  if (data.truncated && note) note.textContent = "Only the first " + data.bars.length + " attempts are drawn.";
+  return chart;
+}
+
+function loadTimeline(url) {
+  const div = document.getElementById("timeline");
+  if (!div) return;
+  withECharts(async () => {
+    const response = await fetch(url, {headers: {"Accept": "application/json"}, credentials: "same-origin"});
+    if (response.ok) drawTimeline(div, await response.json());
+  });
+}
+
+function updateRun(json) {
+  const badge = document.getElementById("run-status");
+  badge.textContent = json.status;
+  badge.className = "badge " + json.status_class;
+  for (const node of document.querySelectorAll(".run-status-text")) node.textContent = json.status;
+  document.getElementById("run-duration").textContent = json.duration;
+  for (const node of document.querySelectorAll("#dag .dag-node")) {
+    const step = json.steps[node.dataset.step];
+    if (!step) continue;
+    node.dataset.state = step.state;
+    node.querySelector(".dag-counts").textContent = step.counts;
+  }
+  for (const section of document.querySelectorAll("section.step")) {
+    const step = json.steps[section.dataset.step];
+    if (!step) continue;
+    const state = section.querySelector(".step-state");
+    state.textContent = step.state;
+    state.className = "badge step-state " + step.state;
+    section.querySelector(".step-counts").textContent = step.counts;
+  }
+}
+
+(function () {
+  const data = pageData("run-data");
+  if (!data) return;
+  loadTimeline(data.timeline);
+  if (!data.running) return;
+  let ticks = 0;
+  poll(data.api, 2, (json) => {
+    updateRun(json);
+    ticks += 1;
+    if (ticks % TIMELINE_EVERY === 0 || !json.running) loadTimeline(data.timeline);
+    if (!json.running) {
+      const heading = document.querySelector("h1");
+      const link = el("a", "the run ended: reload for its final task tables", {href: location.pathname, id: "run-reload"});
+      heading.after(link);
+    }
+  }, (json) => json.running);
+})();
