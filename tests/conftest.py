@@ -82,6 +82,17 @@ def pytest_configure(config) -> None:
     config.addinivalue_line("markers", "both_backends: run each test of the module (that uses af_home or the "
                                        "client's `store`) once on SQLite and once on a fresh PostgreSQL database")
     s3_mode.configure(config)
+    if not hasattr(config, "workerinput"):  # once per session: in xdist's controller, before its workers start
+        compile_artiflow()
+
+
+def compile_artiflow() -> None:
+    """Write artiflow's bytecode (`src/**/__pycache__`, git-ignored) once, for the thousands of flows and CLIs the
+    tests start: with PYTHONDONTWRITEBYTECODE set, each of them would otherwise compile every module it imports
+    again (measured: a hello run 0.29 -> 0.16 CPU s). No stale file is read: Python checks each one's source mtime."""
+    import compileall
+
+    compileall.compile_dir(REPO / "src", quiet=1)
 
 
 def pytest_collection_modifyitems(config, items) -> None:
