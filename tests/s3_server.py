@@ -93,7 +93,8 @@ UNAVAILABLE_BODY = (b"<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>Ser
 
 class FaultProxy:
     """A TCP proxy on 127.0.0.1 in front of `upstream`, one request per connection (it adds Connection: close),
-    applying the faults of `cycle` in turn: pass, reset, 503, delay, cut (response dropped after some bytes).
+    applying the faults of `cycle` in turn: pass, reset, 503, delay, cut (response reset after some bytes: what
+    the client had not read yet is lost too), short (response ended after some bytes, which all arrive).
     With `only`, faults go only to requests whose request line contains it; the others pass."""
 
     def __init__(self, upstream: str, cycle: list[str], delay: float = 0.3, cut_after: int = 2048,
@@ -153,15 +154,19 @@ class FaultProxy:
                 time.sleep(self.delay)
             with socket.create_connection(self.upstream) as up:
                 up.sendall(_closing(head) + body)
-                self._relay_response(up, conn, cut=fault == "cut")
+                self._relay_response(up, conn, cut=fault if fault in ("cut", "short") else None)
 
-    def _relay_response(self, up: socket.socket, conn: socket.socket, cut: bool) -> None:
-        """Copy the server's answer to the client; with `cut`, reset the client after `cut_after` bytes."""
+    def _relay_response(self, up: socket.socket, conn: socket.socket, cut: str | None) -> None:
+        """Copy the server's answer to the client; with `cut`, end it after `cut_after` bytes: reset the connection
+        ("cut"), or close it in order ("short": the client reads every byte sent, then the end of the stream)."""
         sent = 0
         while data := up.recv(1 << 16):
             if cut and sent + len(data) > self.cut_after:
                 conn.sendall(data[: max(0, self.cut_after - sent)])
-                _reset(conn)
+                if cut == "cut":
+                    _reset(conn)
+                else:
+                    conn.shutdown(socket.SHUT_WR)
                 return
             conn.sendall(data)
             sent += len(data)

@@ -224,12 +224,14 @@ def test_a_read_cut_off_mid_stream_resumes_where_it_stopped(credentials, endpoin
     data = os.urandom(12 * MiB)
     direct = S3Storage(bucket, "p", S3Settings(endpoint_url=endpoint, multipart_bytes=5 * MiB))
     direct.put("ab" * 16, [data[: 3 * MiB], memoryview(data)[3 * MiB :]])
-    with FaultProxy(endpoint, ["cut", "cut", "pass"], cut_after=int(2.5 * MiB), only="GET") as proxy:
+    # "short": the bytes sent before the drop all arrive (a reset may lose what the client had not read yet, which
+    # under load is everything, and then the range is rightly asked again from its start)
+    with FaultProxy(endpoint, ["short", "short", "pass"], cut_after=int(2.5 * MiB), only="GET") as proxy:
         faulty = S3Storage(bucket, "p", S3Settings(endpoint_url=proxy.endpoint, multipart_bytes=5 * MiB))
         assert faulty.get("ab" * 16) == data
-    assert proxy.seen.count("cut") >= 2
+    assert proxy.seen.count("short") >= 2
     resumed = [start for start in range_starts(proxy.heads) if start % (5 * MiB)]
-    assert resumed  # a range asked again from where its cut came (what arrived before a reset may be lost)
+    assert resumed  # a range asked again from where its cut came
 
 
 def test_faults_that_never_stop_fail_the_run_with_a_clear_message(af_home, on_s3, endpoint, monkeypatch):
