@@ -98,10 +98,10 @@ class Watched:
         if route:
             self.context.route("**/*", self._only_local)
         self.page = self.context.new_page()
-        self.page.set_default_timeout(10_000)
+        self.page.set_default_timeout(30_000)  # a loaded CI machine: waits are for what a page shows, not speed
         self.problems: list[str] = []
         self.page.on("console", self._console)
-        self.page.on("pageerror", lambda error: self.problems.append(f"page error: {error}"))
+        self.page.on("pageerror", lambda error: self.problems.append(f"page error: {error}\n{error.stack}"))
         self.page.on("dialog", self._dialog)
 
     def _console(self, message: Any) -> None:
@@ -153,7 +153,7 @@ def echarts_points(page: Any, selector: str, series: int = 0) -> list:
     """The data of series `series` of the ECharts chart in the element `selector` (as the chart holds it), once
     drawn: the pages fetch ECharts after they load (static/app.js withECharts)."""
     page.wait_for_function("(sel) => window.echarts && echarts.getInstanceByDom(document.querySelector(sel))",
-                           arg=selector, timeout=15000)
+                           arg=selector, timeout=30_000)
     return page.eval_on_selector(
         selector, "(div, i) => { const c = echarts.getInstanceByDom(div); "
                   "return c ? c.getOption().series[i].data : null; }", series)

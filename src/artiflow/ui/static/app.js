@@ -39,16 +39,24 @@ function el(tag, text, attrs) {
 const ECHARTS_SRC = "/static/vendor/echarts/echarts.min.js";
 let echartsWaiting = null;
 
+let pageLeaving = false;  // the page is being left: charts are disposed and nothing more is drawn
+window.addEventListener("pagehide", () => {
+  pageLeaving = true;
+  if (window.echarts) for (const div of document.querySelectorAll("[_echarts_instance_]")) echarts.dispose(div);
+});
+window.addEventListener("pageshow", (event) => { if (event.persisted) location.reload(); });  // back: drawn anew
+
 function withECharts(ready) {
-  if (window.echarts) { ready(window.echarts); return; }
+  const call = (lib) => { if (!pageLeaving) ready(lib); };
+  if (window.echarts) { call(window.echarts); return; }
   if (echartsWaiting === null) {
     echartsWaiting = [];
     const fetchIt = () => {
       const script = el("script", null, {src: ECHARTS_SRC});
-      script.onload = () => { for (const call of echartsWaiting) call(window.echarts); echartsWaiting = []; };
+      script.onload = () => { for (const waiting of echartsWaiting) waiting(window.echarts); echartsWaiting = []; };
       document.head.appendChild(script);
     };
     if (document.readyState === "complete") fetchIt(); else window.addEventListener("load", fetchIt);
   }
-  echartsWaiting.push(ready);
+  echartsWaiting.push(call);
 }

@@ -58,7 +58,10 @@ function loadTimeline(url) {
   if (!div) return;
   withECharts(async () => {
     const response = await fetch(url, {headers: {"Accept": "application/json"}, credentials: "same-origin"});
-    if (response.ok) drawTimeline(div, await response.json());
+    if (response.ok) {
+      const data = await response.json();
+      if (!pageLeaving) drawTimeline(div, data);
+    }
   });
 }
 
