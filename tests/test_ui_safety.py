@@ -163,30 +163,9 @@ def test_the_printed_address_carries_the_token_and_the_environment_gives_it(af_h
 
 
 def test_an_open_address_with_a_token_serves_and_needs_it(af_home):
-    port = ui_server.free_port()
-    env = ui_server._environment(None)
-    proc = subprocess.Popen([sys.executable, "-m", "artiflow", "ui", "--host", "0.0.0.0", "--port", str(port),
-                             "--token", TOKEN], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
-    try:
-        server = ui_server.UIServer(f"http://127.0.0.1:{port}", proc, _NullLog(), TOKEN)
-        ui_server._wait_until_up(server, __import__("time").monotonic() + ui_server.START_TIMEOUT)
-        assert httpx.get(f"http://127.0.0.1:{port}/", headers={"Host": "10.1.2.3:8200"}).status_code == 401
+    with ui_server.running(args=["--host", "0.0.0.0"], token=TOKEN) as server:
+        assert httpx.get(server.url + "/", headers={"Host": "10.1.2.3:8200"}).status_code == 401
         assert server.get("/", headers={"Host": "10.1.2.3:8200"}).status_code == 200  # any name: the token guards
-    finally:
-        ui_server._stop(proc)
-
-
-class _NullLog:
-    """A log for a UIServer whose output is not kept."""
-
-    def flush(self) -> None:
-        pass
-
-    def seek(self, offset: int) -> None:
-        pass
-
-    def read(self) -> bytes:
-        return b""
 
 
 # -- stored values ------------------------------------------------------------------------------------
