@@ -149,8 +149,8 @@ def test_a_run_shows_its_graph_timeline_and_tasks(browser, screens, ui, store):
         assert page.locator("#params tr[data-name=alpha] td").nth(1).inner_text() == str(ALPHA)
         assert page.locator("#run-tags .tag", has_text=EVIL_TAG).inner_text() == EVIL_TAG
         bars = echarts_points(page, "#timeline")   # one bar per attempt: start, 3 x train, join, end
-        assert [bar["status"] for bar in bars] == ["succeeded"] * 6, bars
-        assert all(bar["value"][1] <= bar["value"][2] for bar in bars), bars     # each starts before it ends
+        assert [bar[4] for bar in bars] == ["succeeded"] * 6, bars     # [row, start, end, attempt, status]
+        assert all(bar[1] <= bar[2] for bar in bars), bars     # each starts before it ends
         assert len(task_ids(page, "train")) == 3
         screens.shot(page, "run")
 
@@ -179,7 +179,7 @@ def test_a_failed_run_shows_where_it_failed(browser, screens, ui, store):
         states = dag_states(page)
         assert states["start"] == "done" and states["train"] == "failed", states
         assert states["end"] in ("pending", "failed"), states
-        assert sorted(bar["status"] for bar in echarts_points(page, "#timeline")) == ["failed"] + ["succeeded"] * 3
+        assert sorted(bar[4] for bar in echarts_points(page, "#timeline")) == ["failed"] + ["succeeded"] * 3
         failed = page.locator("#tasks-train tr.task-row[data-status=failed] a").first
         failed.click()
         page.wait_for_url(f"**/task/{store.failed}/train/*")
@@ -319,6 +319,7 @@ def test_a_running_run_updates_live_without_a_reload(browser, screens, ui, store
             view.page.wait_for_function("() => document.querySelector('g.dag-node[data-step=train]')"
                                         ".dataset.state === 'running'", timeout=30_000)
             assert dag_states(view.page)["end"] == "pending"
+            assert "running" in {bar[4] for bar in echarts_points(view.page, "#timeline")}   # drawn once scrolled to
             screens.shot(view.page, "run-running")
             view.page.wait_for_function("() => document.querySelectorAll('#tasks-train tr.task-row').length > 0")
             task.goto(view.page.locator("#tasks-train tr.task-row a").first.get_attribute("href"))
@@ -334,6 +335,9 @@ def test_a_running_run_updates_live_without_a_reload(browser, screens, ui, store
             view.page.wait_for_function("() => [...document.querySelectorAll('g.dag-node')]"
                                         ".every(n => n.dataset.state === 'done')", timeout=15_000)
             assert view.page.locator("#run-status").inner_text() == "succeeded"
+            view.page.wait_for_function(   # the timeline on screen is drawn again once the run has ended
+                "() => echarts.getInstanceByDom(document.getElementById('timeline')).getOption().series[0].data"
+                ".every(bar => bar[4] === 'succeeded')", timeout=15_000)
             listing.page.wait_for_function(f"() => document.querySelector(\"#runs tr.run-row[data-run-id='"
                                            f"{run.split('/')[1]}'][data-flow=UIFlow]\").dataset.status === 'succeeded'",
                                            timeout=15_000)

@@ -280,11 +280,18 @@ def test_a_run_without_a_stored_graph_is_drawn_from_its_tasks(ui):
     assert edges == {("start", "a"), ("start", "b"), ("a", "end"), ("b", "end")}
 
 
+def timeline_bars(data: dict) -> list[tuple]:
+    """The timeline API's columns as one (row, attempt, status, start, end) per attempt."""
+    statuses = [data["statuses"][i] for i in data["status"]]
+    return list(zip(data["row"], data["attempt"], statuses, data["start_ms"], data["end_ms"]))
+
+
 def test_timeline_has_every_attempt_with_retries_as_bars_of_their_own(ui):
     data = ui.json("/api/run/UIRunsFlow/1/timeline")
-    assert len(data["rows"]) == 58 and len(data["bars"]) == 59 and not data["truncated"]
+    bars = timeline_bars(data)
+    assert len(data["rows"]) == 58 and len(bars) == 59 and not data["truncated"]
     by_row: dict[int, list] = {}
-    for row, attempt, status, start, end in data["bars"]:
+    for row, attempt, status, start, end in bars:
         by_row.setdefault(row, []).append((attempt, status))
         assert 0 <= start <= end
     retried = [(data["rows"][row], bars) for row, bars in by_row.items() if len(bars) == 2]
@@ -292,7 +299,7 @@ def test_timeline_has_every_attempt_with_retries_as_bars_of_their_own(ui):
     assert retried[0][1] == [(0, "failed"), (1, "succeeded")]
     assert data["rows"][0].startswith("start/")
     cached = ui.json("/api/run/UIRunsFlow/2/timeline")
-    assert {bar[2] for bar in cached["bars"]} == {"cached"}
+    assert {bar[2] for bar in timeline_bars(cached)} == {"cached"}
     assert 'id="timeline" class="chart timeline"' in page_ok(ui, "/run/UIRunsFlow/1")
 
 
@@ -426,7 +433,7 @@ def test_live_json_while_a_run_is_running(af_home, tmp_path):
                             "running": True}
             runs_live = json.loads(re.search(r'id="runs-data">(.*?)</script>', page_ok(ui, "/")).group(1))
             assert runs_live["running"] == [["UIRunsFlow", 1]] and runs_live["api"] == "/api/runs"
-            bars = ui.json("/api/run/UIRunsFlow/1/timeline")["bars"]
+            bars = timeline_bars(ui.json("/api/run/UIRunsFlow/1/timeline"))
             assert sum(1 for bar in bars if bar[2] == "running" and bar[4] is None) == 3
             gate.write_text("go")
             out, _ = runner.communicate(timeout=120)
@@ -511,10 +518,17 @@ def test_step_summaries_task_pages_spans_and_graphs(af_home, metadata_backend):
     page = meta.task_page("F", run_id, "w", 5, 5)
     assert page.total == 7 and [t.task_id for t in page.tasks] == [7, 8]
     assert page.tasks[0].foreach_stack[0]["index"] == 5
-    spans = meta.attempt_spans("F", run_id)
-    assert len(spans) == 9 and meta.attempt_count("F", run_id) == 9
-    assert [(s.attempt, s.status) for s in spans if s.task_id == 3] == [(0, "failed"), (1, "succeeded")]
-    assert spans[-1].finished_at is None and spans[-1].status == "running"
+    spans = meta.timeline("F", run_id)
+    assert len(spans) == 9 and meta.attempt_count("F", run_id) == 9 and not spans.truncated
+    assert [(a, s) for a, s, t in zip(spans.attempts, spans.statuses, spans.task_ids) if t == 3] == [
+        (0, "failed"), (1, "succeeded")]
+    assert spans.finished_ms[-1] is None and spans.statuses[-1] == "running" and not any(spans.reused)
+    run = meta.run("F", run_id)
+    timed = meta.timeline("F", run_id, run.created_at)
+    assert all(isinstance(ms, int) and ms >= 0 for ms in timed.started_ms + timed.finished_ms[:-1])
+    first = meta.timeline("F", run_id, limit=4)
+    assert len(first) == 4 and first.truncated and first.task_ids == spans.task_ids[:4]
+    assert len(meta.timeline("F", run_id + 99)) == 0
     assert meta.step_parents("F", run_id) == {"start": set(), "w": {"start"}}
 
 
@@ -531,7 +545,7 @@ def test_the_ui_on_postgresql_and_s3(af_home, pg_url, tmp_path):
             assert [r["run_id"] for r in ui.json("/api/runs?tag=on-s3")["runs"]] == [1]
             text = page_ok(ui, "/run/UIRunsFlow/1")
             assert nodes(text) == {"start": "done", "train": "done", "join": "done", "end": "done"}
-            assert len(ui.json("/api/run/UIRunsFlow/1/timeline")["bars"]) == 6
+            assert len(timeline_bars(ui.json("/api/run/UIRunsFlow/1/timeline"))) == 6
 
 
 def test_the_server_fixture_reports_a_server_that_cannot_start(af_home):

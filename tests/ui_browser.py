@@ -151,7 +151,9 @@ def watched(browser: Any, base_url: str) -> Iterator[Watched]:
 
 def echarts_points(page: Any, selector: str, series: int = 0) -> list:
     """The data of series `series` of the ECharts chart in the element `selector` (as the chart holds it), once
-    drawn: the pages fetch ECharts after they load (static/app.js withECharts)."""
+    drawn: the pages fetch ECharts after they load (static/app.js withECharts), and a chart below the fold only
+    once it is scrolled to (the run page's timeline), so it is scrolled into view first."""
+    page.locator(selector).scroll_into_view_if_needed()
     page.wait_for_function("(sel) => window.echarts && echarts.getInstanceByDom(document.querySelector(sel))",
                            arg=selector, timeout=30_000)
     return page.eval_on_selector(

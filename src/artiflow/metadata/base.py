@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, Callable, ContextManager, Iterable, Mappi
 if TYPE_CHECKING:
     from ..datastore.store import ArtifactRef
     from ..lineage.records import Producers, Read
-    from .browse import AttemptSpan, RunFilter, RunPage, StepSummary, TaskPage
+    from .browse import RunFilter, RunPage, StepSummary, TaskPage, Timeline
     from .metric_series import MetricSeries
     from .records import AttemptRecord, BlobReferences, MetricRecord, RunRecord, TaskMetadataRecord, TaskRecord
 
@@ -173,8 +173,8 @@ class MetadataStore(Protocol):
     def task_page(self, flow: str, run_id: int, step: str, offset: int = 0, limit: int = 50) -> TaskPage:
         """`limit` tasks of a step from `offset`, by task id, and the step's task count."""
 
-    def attempt_spans(self, flow: str, run_id: int, limit: int = 100_000) -> list[AttemptSpan]:
-        """Every attempt of the run (up to `limit`), in start order: its timeline."""
+    def timeline(self, flow: str, run_id: int, origin: float = 0.0, limit: int = 100_000) -> Timeline:
+        """The run's first `limit` attempts in start order, as columns timed in ms from `origin`: its timeline."""
 
     def attempt_count(self, flow: str, run_id: int) -> int:
         """How many attempts the run made."""

@@ -1,5 +1,5 @@
 """The metadata store's reads for browsing (the web UI): runs filtered and paged, a run's steps summed up, a step's
-tasks paged, a run's attempts for its timeline, and the graph a run stored.
+tasks paged, a run's attempts for its timeline (as columns), and the graph a run stored.
 
 Part of the SQL core (metadata.sql.SQLMetadata inherits them, like metadata.reads): every list is paged in SQL and
 counted with COUNT/GROUP BY, so a page of 50 costs the same over 10,000 runs or tasks.
@@ -17,6 +17,7 @@ from .records import RUN_COLUMNS, TASK_COLUMNS, RunRecord, TaskRecord
 RUN_STATUSES = ("running", "succeeded", "failed", "killed")
 WHERE_RUN = "WHERE flow = ? AND run_id = ?"
 LIKE_ESCAPE = "\\"
+_MS_AFTER = "CAST(ROUND(({} - ?) * 1000) AS BIGINT)"   # whole ms after an origin (SQLite and PostgreSQL alike)
 
 
 @dataclass(frozen=True)
@@ -74,17 +75,23 @@ class TaskPage:
 
 
 @dataclass(frozen=True, slots=True)
-class AttemptSpan:
-    """One attempt of a task on the timeline: where it ran, its status, its start and end, and whether the task
-    was taken over (a step-cache hit or a resume) rather than run."""
+class Timeline:
+    """A run's attempts in the order they started, as columns (row i of each is attempt i): read in one pass,
+    since a 10,000-task run would be 10,000 records to build. `started_ms`/`finished_ms` are whole milliseconds
+    after the origin asked for (`finished_ms` None while an attempt runs); `reused` is whether its task was taken
+    over (a step-cache hit or a resume) rather than run; `truncated` whether the run made more attempts."""
 
-    step: str
-    task_id: int
-    attempt: int
-    status: str
-    started_at: float
-    finished_at: float | None
-    reused: bool = False
+    steps: tuple[str, ...] = ()
+    task_ids: tuple[int, ...] = ()
+    attempts: tuple[int, ...] = ()
+    statuses: tuple[str, ...] = ()
+    started_ms: tuple[int, ...] = ()
+    finished_ms: tuple[int | None, ...] = ()
+    reused: tuple[bool, ...] = ()
+    truncated: bool = False
+
+    def __len__(self) -> int:
+        return len(self.steps)
 
 
 def _like(text: str) -> str:
@@ -240,14 +247,19 @@ class BrowseQueries:
                            f"LIMIT ? OFFSET ?", (*args, limit, offset))
         return TaskPage([TaskRecord.from_row(row) for row in rows], int(total), offset, limit)
 
-    def attempt_spans(self, flow: str, run_id: int, limit: int = 100_000) -> list[AttemptSpan]:
-        """Every attempt of a run (up to `limit`), in the order they started: the run's timeline."""
-        taken = {(step, task_id) for step, task_id in self._query(
-            f"SELECT step, task_id FROM tasks {WHERE_RUN} AND (cached_from IS NOT NULL OR origin IS NOT NULL)",
-            (flow, run_id))}
-        rows = self._query(f"SELECT step, task_id, attempt, status, started_at, finished_at FROM attempts {WHERE_RUN} "
-                           f"ORDER BY started_at, step, task_id, attempt LIMIT ?", (flow, run_id, limit))
-        return [AttemptSpan(*row, (row[0], row[1]) in taken) for row in rows]
+    def timeline(self, flow: str, run_id: int, origin: float = 0.0, limit: int = 100_000) -> Timeline:
+        """The run's first `limit` attempts in the order they started, as columns, timed from `origin` (epoch s)."""
+        taken = set(self._query(f"SELECT step, task_id FROM tasks {WHERE_RUN} AND (cached_from IS NOT NULL OR "
+                                f"origin IS NOT NULL)", (flow, run_id)))   # a join costs more: few are taken
+        rows = self._query(f"SELECT step, task_id, attempt, status, {_MS_AFTER.format('started_at')}, "
+                           f"{_MS_AFTER.format('finished_at')} FROM attempts {WHERE_RUN} "
+                           f"ORDER BY started_at, step, task_id, attempt LIMIT ?",
+                           (origin, origin, flow, run_id, limit + 1))
+        if not rows:
+            return Timeline()
+        steps, task_ids, attempts, statuses, started, finished = zip(*rows[:limit])
+        reused = tuple(task in taken for task in zip(steps, task_ids)) if taken else (False,) * len(steps)
+        return Timeline(steps, task_ids, attempts, statuses, started, finished, reused, len(rows) > limit)
 
     def attempt_count(self, flow: str, run_id: int) -> int:
         """How many attempts a run made (all tasks)."""

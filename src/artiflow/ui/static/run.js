@@ -8,12 +8,22 @@ const ROWS_SHOWN = 40;
 
 const TIMELINE_EVERY = 5;  // while the run runs, its timeline is redrawn every 5th poll (10 s): it is the costly part
 
+// The API sends columns (attempt i: row[i], attempt[i], statuses[status[i]], start_ms[i], end_ms[i]); the series
+// holds one plain array per attempt, [row, start s, end s, attempt, status], and each bar's colour is looked up by
+// its index: no per-bar objects, so 10,000 bars cost little to build.
+function timelineItems(data) {
+  const items = new Array(data.row.length);
+  for (let i = 0; i < items.length; i++) {
+    const end = data.end_ms[i] === null ? data.now_ms : data.end_ms[i];
+    items[i] = [data.row[i], data.start_ms[i] / 1000, end / 1000, data.attempt[i], data.statuses[data.status[i]]];
+  }
+  return items;
+}
+
 function drawTimeline(div, data) {
   const chart = echarts.getInstanceByDom(div) || echarts.init(div, null, {renderer: "canvas"});
-  const items = data.bars.map(([row, attempt, status, start, end]) => ({
-    value: [row, start, end === null ? data.now : end, attempt],
-    status: status, itemStyle: {color: STATUS_COLOURS[status] || "#9aa1ad"},
-  }));
+  const items = timelineItems(data);
+  const colours = data.statuses.map((status) => STATUS_COLOURS[status] || "#9aa1ad");
   const rows = data.rows.length;
   div.style.height = Math.max(160, Math.min(rows, ROWS_SHOWN) * 18 + 110) + "px";
   chart.resize();
@@ -23,7 +33,7 @@ function drawTimeline(div, data) {
     grid: {left: 150, right: 60, top: 20, bottom: 60},
     tooltip: {formatter: (p) => {
       const [row, start, end, attempt] = p.value;
-      return enc(data.rows[row]) + " · attempt " + enc(String(attempt)) + "<br>" + enc(p.data.status) + " · " +
+      return enc(data.rows[row]) + " · attempt " + enc(String(attempt)) + "<br>" + enc(p.value[4]) + " · " +
         enc((end - start).toFixed(3)) + " s (from " + enc(start.toFixed(3)) + " s)";
     }},
     xAxis: {type: "value", name: "s", min: 0, axisLabel: {formatter: (v) => v + " s"}},
@@ -37,6 +47,7 @@ function drawTimeline(div, data) {
     ],
     series: [{
       type: "custom", name: "attempts", encode: {x: [1, 2], y: 0}, data: items, progressive: 4000,
+      dimensions: ["row", "start", "end", "attempt", {name: "status", type: "ordinal"}],
       renderItem: (params, api) => {
         const start = api.coord([api.value(1), api.value(0)]);
         const end = api.coord([api.value(2), api.value(0)]);
@@ -44,25 +55,41 @@ function drawTimeline(div, data) {
         const shape = echarts.graphic.clipRectByRect(
           {x: start[0], y: start[1] - height / 2, width: Math.max(end[0] - start[0], 2), height: height},
           {x: params.coordSys.x, y: params.coordSys.y, width: params.coordSys.width, height: params.coordSys.height});
-        return shape && {type: "rect", transition: [], shape: shape, style: api.style()};
+        return shape && {type: "rect", transition: [], shape: shape, style: {fill: colours[data.status[params.dataIndex]]}};
       },
     }],
   }, {replaceMerge: ["series"]});
   const note = document.getElementById("timeline-note");
-  if (data.truncated && note) note.textContent = "Only the first " + data.bars.length + " attempts are drawn.";
+  if (data.truncated && note) note.textContent = "Only the first " + items.length + " attempts are drawn.";
   return chart;
 }
 
-function loadTimeline(url) {
+// The timeline is below the fold: it is fetched and drawn once it comes near the screen (and redrawn while the
+// run runs only when it is on screen, or once it comes back), so opening a run page costs neither ECharts nor the
+// attempts of a 10,000-task run until they are looked at.
+const timeline = {url: null, shown: false, stale: true};
+
+function loadTimeline() {
   const div = document.getElementById("timeline");
-  if (!div) return;
+  if (!div || !timeline.shown) { timeline.stale = true; return; }
+  timeline.stale = false;
   withECharts(async () => {
-    const response = await fetch(url, {headers: {"Accept": "application/json"}, credentials: "same-origin"});
+    const response = await fetch(timeline.url, {headers: {"Accept": "application/json"}, credentials: "same-origin"});
     if (response.ok) {
       const data = await response.json();
       if (!pageLeaving) drawTimeline(div, data);
     }
   });
+}
+
+function watchTimeline(url) {
+  const div = document.getElementById("timeline");
+  if (!div) return;
+  timeline.url = url;
+  new IntersectionObserver((entries) => {
+    timeline.shown = entries[entries.length - 1].isIntersecting;
+    if (timeline.shown && timeline.stale) loadTimeline();
+  }, {rootMargin: "300px 0px"}).observe(div);
 }
 
 function updateRun(json) {
@@ -90,13 +117,13 @@ function updateRun(json) {
 (function () {
   const data = pageData("run-data");
   if (!data) return;
-  loadTimeline(data.timeline);
+  watchTimeline(data.timeline);
   if (!data.running) return;
   let ticks = 0;
   poll(data.api, 2, (json) => {
     updateRun(json);
     ticks += 1;
-    if (ticks % TIMELINE_EVERY === 0 || !json.running) loadTimeline(data.timeline);
+    if (ticks % TIMELINE_EVERY === 0 || !json.running) loadTimeline();
     if (!json.running) {
       const heading = document.querySelector("h1");
       const link = el("a", "the run ended: reload for its final task tables", {href: location.pathname, id: "run-reload"});
