@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from artiflow.datastore import ArtifactRef, open_store
-from artiflow.datastore.keys import PIECE_BYTES, TREE_MIN_BYTES, content_key, flat_key, key_matches
+from artiflow.datastore.keys import PIECE_BYTES, TREE_MIN_BYTES, KeyCheck, content_key, flat_key, key_matches
 from artiflow.exceptions import ArtifactError
 
 
@@ -49,6 +49,31 @@ def test_every_piece_counts(blob):
         changed[position] ^= 1
         assert content_key([changed]) != reference, position
     assert content_key([blob + b"\0"]) != reference  # the size is part of the key
+
+
+def checked_in_pieces(data: bytes, step: int, key: str) -> bool:
+    """Whether KeyCheck, fed `data` `step` bytes at a time, says it is what `key` names."""
+    check = KeyCheck(len(data))
+    for start in range(0, len(data), step):
+        check.update(memoryview(data)[start:start + step])
+    return check.matches(key)
+
+
+@pytest.mark.parametrize("size", [0, 1, TREE_MIN_BYTES - 1, TREE_MIN_BYTES, 2 * PIECE_BYTES + 1, 3 * PIECE_BYTES])
+@pytest.mark.parametrize("step", [1 << 20, PIECE_BYTES, 5 * (1 << 20) + 3])
+def test_a_key_checked_as_the_bytes_stream_past_is_the_key_of_the_whole(blob, size, step):
+    data = (blob * 2)[:size]
+    assert checked_in_pieces(data, step, content_key([data]))
+    if size:
+        changed = bytearray(data)
+        changed[size // 2] ^= 1
+        assert not checked_in_pieces(bytes(changed), step, content_key([data]))
+        assert not checked_in_pieces(data[:-1], step, content_key([data]))   # one byte short
+
+
+def test_a_streamed_check_accepts_the_flat_key_of_an_earlier_version_s_large_blob(blob):
+    assert checked_in_pieces(blob, 7 << 20, flat_key([blob]))
+    assert not checked_in_pieces(blob, 7 << 20, flat_key([blob[:-1]]))
 
 
 def test_large_blobs_keyed_flat_by_earlier_versions_still_verify(tmp_path, blob):

@@ -370,6 +370,50 @@ def test_an_object_replaced_while_it_is_read_is_read_again_whole(credentials, en
     assert any("IfMatch" in request for request in calls)
 
 
+def test_a_blob_streams_range_by_range_with_its_key_checked_as_it_passes(credentials, endpoint, bucket):
+    from artiflow.datastore import BlobError
+    from artiflow.datastore.keys import content_key
+    from artiflow.datastore.s3 import S3Settings, S3Storage
+    from artiflow.datastore.store import ContentStore
+
+    storage = S3Storage(bucket, "streamed", S3Settings(endpoint_url=endpoint, multipart_bytes=5 * MiB))
+    store = ContentStore(storage)
+    data = os.urandom(12 * MiB + 7)
+    key = content_key([data])
+    storage.put(key, [data])
+    size, pieces = store.stream_bytes(key, "x", "F/1/s/1")
+    got = list(pieces)
+    assert size == len(data) and [p.nbytes for p in got] == [5 * MiB, 5 * MiB, 2 * MiB + 7]   # one range at a time
+    assert b"".join(got) == data
+    empty = content_key([b""])
+    storage.put(empty, [])
+    assert store.stream_bytes(empty)[0] == 0 and b"".join(store.stream_bytes(empty)[1]) == b""
+    with pytest.raises(BlobError, match="is missing from the datastore"):
+        store.stream_bytes("0" * 32, "x", "F/1/s/1")
+
+    changed = bytearray(data)
+    changed[6 * MiB] ^= 1
+    s3_client(endpoint).put_object(Bucket=bucket, Key=storage.object_name(key), Body=bytes(changed))
+    size, pieces = store.stream_bytes(key, "x", "F/1/s/1")
+    assert next(pieces).nbytes == 5 * MiB   # bytes go out before the damage is known
+    with pytest.raises(BlobError, match=r"Artifact 'x' in F/1/s/1: blob \w+ in s3://.* is corrupt.*moved aside"):
+        list(pieces)
+    assert not storage.exists(key) and storage.quarantined_copies(key)
+
+
+def test_a_blob_replaced_while_it_streams_stops_the_stream(credentials, endpoint, bucket):
+    from artiflow.datastore.s3 import S3Settings, S3Storage
+    from artiflow.exceptions import ConfigError
+
+    storage = S3Storage(bucket, "p", S3Settings(endpoint_url=endpoint, multipart_bytes=5 * MiB))
+    storage.put("4" * 32, [os.urandom(12 * MiB)])
+    _, pieces = storage.stream("4" * 32)
+    next(pieces)
+    storage.put("4" * 32, [os.urandom(12 * MiB)])   # never a mix of the two: the next range asks for the old ETag
+    with pytest.raises(ConfigError, match="was replaced while it was read"):
+        list(pieces)
+
+
 def test_a_forked_process_makes_its_own_client(credentials, endpoint, bucket):
     from artiflow.datastore.s3 import S3Settings, S3Storage
 

@@ -16,6 +16,7 @@ import sys
 import time
 import uuid
 
+import httpx
 import pytest
 import ui_server
 from conftest import FLOWS, REPO, ok, run_flow
@@ -499,3 +500,14 @@ def test_task_page_logs_artifacts_and_download_on_s3_and_postgresql(tmp_path, pg
         assert server.get("/card/UITaskFlow/1/each/2/0").status_code == 200
         assert server.json("/api/logs/UITaskFlow/1/start/1", params={"stream": "stderr"})["text"] == \
             "a warning on stderr\n"
+        # a blob damaged on S3: the download streams, so the damage shows only at its end; the download is cut off
+        # short of its length (never a whole-looking file), the blob is moved aside, and the next try is a 404
+        key = task["blob"]._ref.key
+        damaged = bytearray(blob)
+        damaged[-1] ^= 1
+        s3_server.s3_client(endpoint).put_object(Bucket=bucket, Key=f"af/blobs/{key[:2]}/{key[2:]}", Body=bytes(damaged))
+        with pytest.raises(httpx.RemoteProtocolError):
+            server.get("/raw/UITaskFlow/1/start/1/blob")
+        gone = server.get("/raw/UITaskFlow/1/start/1/blob")
+        assert gone.status_code == 404 and "found corrupt and moved aside to s3://" in gone.text
+        assert "the download of UITaskFlow/1/start/1/blob was cut off" in server.stderr()

@@ -38,6 +38,40 @@ def key_matches(data: Chunk, key: str) -> bool:
     return memoryview(data).nbytes >= TREE_MIN_BYTES and flat_key([data]) == key
 
 
+class KeyCheck:
+    """Checks bytes against a content key as they stream past, for a blob of `size` bytes known up front: the
+    key `content_key` gives (pieces hashed as they fill), or the flat key of an earlier version's large blob."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._flat = xxhash.xxh3_128()
+        self._tree = size >= TREE_MIN_BYTES
+        self._digests: list[bytes] = []
+        self._piece = xxhash.xxh3_128()
+        self._in_piece = 0
+
+    def update(self, data: Chunk) -> None:
+        view = byte_view(data)
+        self._flat.update(view)
+        while self._tree and view.nbytes:
+            n = min(PIECE_BYTES - self._in_piece, view.nbytes)
+            self._piece.update(view[:n])
+            self._in_piece += n
+            view = view[n:]
+            if self._in_piece == PIECE_BYTES:
+                self._digests.append(self._piece.digest())
+                self._piece, self._in_piece = xxhash.xxh3_128(), 0
+
+    def matches(self, key: str) -> bool:
+        """Whether the bytes seen so far are those `key` names."""
+        if self._flat.hexdigest() == key:
+            return True
+        if not self._tree:
+            return False
+        digests = self._digests + ([self._piece.digest()] if self._in_piece else [])
+        return xxhash.xxh3_128(b"".join(digests) + self.size.to_bytes(8, "little")).hexdigest() == key
+
+
 def flat_key(chunks: Iterable[Chunk]) -> str:
     """xxh3-128 of the bytes in one pass: the key of a small blob (and of large ones stored by earlier versions)."""
     hasher = xxhash.xxh3_128()

@@ -19,7 +19,7 @@ from . import s3gc
 from .chunks import byte_view
 from .s3errors import BOTO3_MISSING, error_code, is_missing, translate
 from .s3broker import BROKER_BYTES, BrokerGone
-from .s3parts import ObjectChanged, download, upload_multipart
+from .s3parts import ObjectChanged, download, stream, upload_multipart
 from .storage import KEY_PATTERN, BlobInfo
 
 if TYPE_CHECKING:
@@ -320,6 +320,30 @@ class S3Storage:
                     raise
         raise ConfigError(f"The object s3://{self.bucket}/{name} kept changing while it was read "
                           f"({READ_ATTEMPTS_ON_CHANGE} times): something other than artiflow is writing it.")
+
+    def stream(self, key: str) -> tuple[int, Iterator[memoryview]]:
+        """The blob's size and its bytes in ranged pieces, in order (a download to a browser: memory stays at one
+        range); FileNotFoundError if absent. Not verified here: the caller checks the key as the bytes go by."""
+        name, what = self.object_name(key), f"blob {key}"
+        with self._calling("download", what):
+            try:
+                total, pieces = stream(self.client(), self.bucket, name, self.settings.range_bytes(),
+                                       self.settings.max_attempts)
+            except Exception as exc:
+                if not is_missing(exc):
+                    raise
+                found = self.get(key)   # gone from its place: perhaps in the trash (get puts it back)
+                return found.nbytes, iter([found])
+
+        def translated() -> Iterator[memoryview]:
+            with self._calling("download", what):
+                try:
+                    yield from pieces
+                except ObjectChanged:
+                    raise ConfigError(f"The object s3://{self.bucket}/{name} was replaced while it was read; "
+                                      f"read it again.") from None
+
+        return total, translated()
 
     def quarantine(self, key: str, is_bad: Callable[[memoryview], bool]) -> str | None:
         """Copy the blob to `<prefix>/quarantine/<key>.<stamp>` and delete it, if what is stored now is still bad.

@@ -121,12 +121,7 @@ def download(client: Any, bucket: str, name: str, range_bytes: int, concurrency:
     Raises the ClientError NoSuchKey if it is absent, ObjectChanged if it was replaced while being read.
     None, after the first GET's headers, if `at_most` is given and the object is larger.
     """
-    try:
-        first = client.get_object(Bucket=bucket, Key=name, Range=f"bytes=0-{range_bytes - 1}")
-    except Exception as exc:
-        if error_code(exc) != "InvalidRange":  # InvalidRange: a range of an empty object
-            raise
-        first = client.get_object(Bucket=bucket, Key=name)
+    first = _first_get(client, bucket, name, range_bytes)
     total = _total_size(first)
     if at_most is not None and total > at_most:
         first["Body"].close()
@@ -143,6 +138,38 @@ def download(client: Any, bucket: str, name: str, range_bytes: int, concurrency:
 
     in_parallel(lambda task: task(), [read_first] + [lambda s=s: read_rest(s) for s in starts], concurrency)
     return view
+
+
+def stream(client: Any, bucket: str, name: str, range_bytes: int, attempts: int) -> tuple[int, Iterator[memoryview]]:
+    """The object's size and its bytes in order, one ranged GET of `range_bytes` at a time (what a download to a
+    person's browser needs: bounded memory, bytes out as they come). The first GET is made now (NoSuchKey raises
+    here); a later one finding the object replaced raises ObjectChanged from the iterator."""
+    first = _first_get(client, bucket, name, range_bytes)
+    total = _total_size(first)
+
+    def pieces() -> Iterator[memoryview]:
+        response: dict | None = first
+        try:
+            for start in range(0, total, range_bytes):
+                view = memoryview(bytearray(min(range_bytes, total - start)))
+                taken, response = response, None
+                fill(client, bucket, name, view, start, attempts, first["ETag"], response=taken)
+                yield view
+        finally:
+            if response is not None:
+                response["Body"].close()
+
+    return total, pieces()
+
+
+def _first_get(client: Any, bucket: str, name: str, range_bytes: int) -> dict:
+    """The GET of the object's first `range_bytes` (the whole of an empty object: it has no range)."""
+    try:
+        return client.get_object(Bucket=bucket, Key=name, Range=f"bytes=0-{range_bytes - 1}")
+    except Exception as exc:
+        if error_code(exc) != "InvalidRange":
+            raise
+        return client.get_object(Bucket=bucket, Key=name)
 
 
 def _total_size(response: dict) -> int:

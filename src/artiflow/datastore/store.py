@@ -5,11 +5,11 @@ from __future__ import annotations
 import contextlib
 import errno
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Iterator
 
 from ..exceptions import ArtifactError, SerializationError
 from .chunks import reported_size, stored_size
-from .keys import content_key, key_matches
+from .keys import KeyCheck, content_key, key_matches
 from .serializers import serializer_for, serializer_named
 from .storage import Storage, open_storage
 
@@ -131,30 +131,72 @@ class ContentStore:
 
     def get_bytes(self, key: str, artifact: str | None = None, pathspec: str | None = None) -> memoryview:
         """A blob's bytes, verified against its key (one xxh3 pass); a corrupt blob is quarantined, then reported."""
-        subject = _subject(key, artifact, pathspec)
         try:
             data = self.storage.get(key)
         except FileNotFoundError:
-            copies = self.storage.quarantined_copies(key)
-            why = (f"It was found corrupt and moved aside to {copies[-1]}." if copies else "It was deleted, or the "
-                   "datastore root points elsewhere (check ARTIFLOW_DATASTORE_ROOT).")
-            raise BlobError(key, "missing", f"{subject} is missing from the datastore at {self.storage.describe()}. "
-                                            f"{why} {REWRITE_HINT}", artifact, pathspec) from None
+            raise self._missing(key, artifact, pathspec) from None
         if key_matches(data, key):
             return data
         del data
+        moved = self._move_aside(key)
+        if moved is None and self.check(key) == "ok":  # a writer put a good copy in place meanwhile
+            return self.storage.get(key)
+        raise self._corrupt(key, artifact, pathspec, moved)
+
+    def stream_bytes(self, key: str, artifact: str | None = None,
+                     pathspec: str | None = None) -> tuple[int, Iterator[memoryview]]:
+        """A blob's size and its bytes in pieces, for sending on (a download): from a store that reads in ranges
+        (its optional `stream(key)`: S3), piece by piece with the key checked as they pass, so a corrupt blob
+        raises BlobError instead of its last piece (and is quarantined); from any other, read whole and verified
+        first."""
+        streaming = getattr(self.storage, "stream", None)
+        if streaming is None:
+            data = self.get_bytes(key, artifact, pathspec)
+            return data.nbytes, iter([data])
         try:
-            moved = self.quarantine(key)
-        except OSError as exc:  # a read-only or another user's datastore: report it all the same
-            aside = f"It could not be moved aside ({exc.strerror or exc}); until it is, every read fails."
+            size, pieces = streaming(key)
+        except FileNotFoundError:
+            raise self._missing(key, artifact, pathspec) from None
+        return size, self._checked(key, size, pieces, artifact, pathspec)
+
+    def _checked(self, key: str, size: int, pieces: Iterator[memoryview], artifact: str | None,
+                 pathspec: str | None) -> Iterator[memoryview]:
+        check = KeyCheck(size)
+        held = None   # the last piece goes out only once the key matched: a corrupt blob never arrives whole
+        for piece in pieces:
+            check.update(piece)
+            if held is not None:
+                yield held
+            held = piece
+        if not check.matches(key):
+            raise self._corrupt(key, artifact, pathspec, self._move_aside(key))
+        if held is not None:
+            yield held
+
+    def _move_aside(self, key: str) -> str | OSError | None:
+        """Quarantine a corrupt blob: where it went, None if what is stored now is good, or why it could not."""
+        try:
+            return self.quarantine(key)
+        except OSError as exc:  # a read-only or another user's datastore
+            return exc
+
+    def _missing(self, key: str, artifact: str | None, pathspec: str | None) -> BlobError:
+        copies = self.storage.quarantined_copies(key)
+        why = (f"It was found corrupt and moved aside to {copies[-1]}." if copies else "It was deleted, or the "
+               "datastore root points elsewhere (check ARTIFLOW_DATASTORE_ROOT).")
+        return BlobError(key, "missing", f"{_subject(key, artifact, pathspec)} is missing from the datastore at "
+                                         f"{self.storage.describe()}. {why} {REWRITE_HINT}", artifact, pathspec)
+
+    def _corrupt(self, key: str, artifact: str | None, pathspec: str | None, moved: str | OSError | None) -> BlobError:
+        """The error of a blob whose bytes no longer match its key; `moved`: where it was moved aside, or why not."""
+        if isinstance(moved, OSError):  # a read-only or another user's datastore: reported all the same
+            aside = f"It could not be moved aside ({moved.strerror or moved}); until it is, every read fails."
         else:
-            if moved is None and self.check(key) == "ok":  # a writer put a good copy in place meanwhile
-                return self.storage.get(key)
             aside = f"It was moved aside to {moved}, so it is never served again." if moved else ""
-        raise BlobError(key, "corrupt", (
-            f"{subject} in {self.storage.describe()} is corrupt: its content no longer matches its hash (the "
-            f"file was changed or truncated on disk after it was written). {aside} {REWRITE_HINT}"),
-            artifact, pathspec)
+        return BlobError(key, "corrupt", (
+            f"{_subject(key, artifact, pathspec)} in {self.storage.describe()} is corrupt: its content no longer "
+            f"matches its hash (the file was changed or truncated on disk after it was written). {aside} "
+            f"{REWRITE_HINT}"), artifact, pathspec)
 
     def check(self, key: str) -> str:
         """What the stored blob is, without changing anything: "ok", "missing" or "corrupt"."""

@@ -1,23 +1,27 @@
 """The artifact page (`/artifact/...`: its full preview by kind) and the raw download (`/raw/...`: its stored bytes).
 
 Neither ever unpickles: the page shows the preview stored when the task saved the value; the
-download streams the blob as stored, after the content store has checked it against its key (as
-every read does), in CHUNK_BYTES pieces. A large local blob is memory-mapped by the store, so the
-server holds pages of it, not a copy; an S3 blob is read by the store's ranged GETs first.
+download streams the blob as stored, in CHUNK_BYTES pieces. A local blob is checked against its key
+first (as every read is) and memory-mapped, so the server holds pages of it, not a copy; an S3 blob
+goes out range by range as the store reads it, its key checked as it passes: a corrupt one is cut
+off before its end (the browser sees a failed download, never a complete-looking file) and moved aside.
 """
 
 from __future__ import annotations
 
+import sys
 from typing import TYPE_CHECKING, Iterator
 
 from starlette.exceptions import HTTPException
+from starlette.concurrency import iterate_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
+from starlette.types import Message, Send
 
 from ..client.context import listing
 from ..datastore.store import BlobError
-from ..exceptions import NotFound
+from ..exceptions import ArtiflowException, NotFound
 from .app import page, reader
 from .artifact_preview import blob_format, previews_of
 from .task_lookup import find_task
@@ -57,27 +61,52 @@ def artifact_page(request: Request) -> Response:
 
 
 def raw_download(request: Request) -> Response:
-    """The artifact's stored bytes as an attachment, streamed (verified against its key first)."""
+    """The artifact's stored bytes as an attachment, streamed (their key checked: see the module's docstring)."""
     name = request.path_params["name"]
     with reader(request)() as ctx:
         found, ref = _artifact(ctx, request)
         try:
-            data = found.ctx.store.get_bytes(ref.key, name, found.pathspec)
+            size, pieces = found.ctx.store.stream_bytes(ref.key, name, found.pathspec)
         except BlobError as exc:  # missing: 404; corrupt (moved aside by the store, never served): 500
             if exc.problem == "missing":
                 raise NotFound(exc.message) from None
             raise HTTPException(500, exc.message) from None
     extension, _ = blob_format(ref.serializer)
     headers = {"content-disposition": f'attachment; filename="{name}.{extension}"',
-               "content-length": str(data.nbytes), "x-artiflow-serializer": ref.serializer,
+               "content-length": str(size), "x-artiflow-serializer": ref.serializer,
                "x-artiflow-key": ref.key}
-    return StreamingResponse(_pieces(data), media_type="application/octet-stream", headers=headers)
+    download = BlobDownload(media_type="application/octet-stream", headers=headers)
+    download.send_pieces(pieces, f"{found.pathspec}/{name}")
+    return download
 
 
-def _pieces(data: memoryview) -> Iterator[bytes]:
-    """The blob in CHUNK_BYTES pieces (a memory-mapped blob is paged in as it is sent)."""
-    for start in range(0, data.nbytes, CHUNK_BYTES):
-        yield bytes(data[start:start + CHUNK_BYTES])
+class BlobDownload(StreamingResponse):
+    """A blob's bytes streamed in CHUNK_BYTES pieces (a memory-mapped blob is paged in as it is sent). One found
+    corrupt or unreadable mid-way is said on the server's stderr and left unfinished: the server closes the
+    connection short of the length it announced, so the browser sees a failed download, never a whole file."""
+
+    def __init__(self, media_type: str, headers: dict[str, str]) -> None:
+        super().__init__(iter(()), media_type=media_type, headers=headers)
+        self.cut_off = False
+
+    def send_pieces(self, pieces: Iterator[memoryview], what: str) -> None:
+        def sent() -> Iterator[bytes]:
+            try:
+                for piece in pieces:
+                    for start in range(0, piece.nbytes, CHUNK_BYTES):
+                        yield bytes(piece[start:start + CHUNK_BYTES])
+            except ArtiflowException as exc:
+                self.cut_off = True
+                print(f"artiflow ui: the download of {what} was cut off: {exc}", file=sys.stderr, flush=True)
+
+        self.body_iterator = iterate_in_threadpool(sent())
+
+    async def stream_response(self, send: Send) -> None:
+        async def unfinished_if_cut_off(message: Message) -> None:
+            if not (self.cut_off and message["type"] == "http.response.body" and not message.get("more_body")):
+                await send(message)
+
+        await super().stream_response(unfinished_if_cut_off)
 
 
 def routes() -> list[Route]:
