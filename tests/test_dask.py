@@ -612,6 +612,70 @@ def test_output_is_live_and_ctrl_c_stops_the_tasks_on_the_workers(on_dask, af_ho
     assert run["start"].task.attempts[0].exception.type == "Interrupted"
 
 
+GATED = """
+import os, sys, time
+from artiflow import FlowSpec, step
+
+
+class GatedFlow(FlowSpec):
+    @step
+    def start(self):
+        print("waiting for the gate", flush=True)
+        for i in range(3):
+            print(f"progress {{i}}", end="\\r", flush=True)
+        print("x" * 40_000, flush=True)   # longer than the console shows of a line
+        print("a warning", file=sys.stderr, flush=True)
+        while not os.path.exists({gate!r}):
+            time.sleep(0.05)
+        print("through the gate")
+        self.next(self.end)
+
+    @step
+    def end(self):
+        pass
+
+
+if __name__ == "__main__":
+    GatedFlow()
+"""
+
+
+def test_a_running_tasks_logs_on_a_worker_can_be_read_while_it_runs(on_dask, af_home):
+    import ui_server
+
+    from artiflow.client import Task
+
+    gate = af_home / "gate"
+    path = flow_file(af_home, GATED.format(gate=str(gate)))
+    proc = subprocess.Popen([sys.executable, str(path), "run", "--executor", "dask"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": str(REPO / "src")})
+    try:
+        with ui_server.running() as ui:
+            def live() -> dict | None:
+                answer = ui.get("/api/logs/GatedFlow/1/start/1", params={"stream": "stdout"})
+                return answer.json() if answer.status_code == 200 else None
+
+            deadline, seen = time.monotonic() + 60, None
+            while time.monotonic() < deadline and not (seen and "waiting for the gate" in seen["text"]):
+                time.sleep(0.2)
+                seen = live()
+            assert seen and "waiting for the gate" in seen["text"], seen   # stored while the task runs on a worker
+            assert seen["done"] is False and seen["stored"] is True
+        gate.touch()
+        out, err = proc.communicate(timeout=60)
+    finally:
+        gate.touch()
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, err
+    task = Task("GatedFlow/1/start/1")
+    # the final log is the task's exact bytes, though what was stored while it ran was the console's view of its
+    # lines (the \r updates coalesced, the long line cut): runtime/live_logs.py stores it again whole then
+    assert task.stdout == ("waiting for the gate\nprogress 0\rprogress 1\rprogress 2\r" + "x" * 40_000 +
+                           "\nthrough the gate\n")
+    assert task.stderr == "a warning\n"
+
+
 def gone_within(pid: int, seconds: float) -> bool:
     deadline = time.monotonic() + seconds
     while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:

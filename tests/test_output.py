@@ -226,3 +226,48 @@ def test_console_draws_updates_in_place_on_a_terminal_and_seldom_elsewhere(monke
                                   "[F/1/a/1] 100%\n")
     else:
         assert out.getvalue() == "[F/1/a/1] 10%\n[F/1/b/2] a line of another task\n[F/1/a/1] 100%\n"
+
+
+# -- live logs: what was stored while a task ran, and its final log -------------------------------------
+class RecordedLogs:
+    """Where LiveLogs records a running attempt's log keys (the metadata store's one call it makes)."""
+
+    def __init__(self) -> None:
+        self.keys: list[tuple] = []
+
+    def set_attempt_logs(self, flow, run_id, step, task_id, attempt, stdout_key, stderr_key) -> None:
+        self.keys.append((stdout_key, stderr_key))
+
+
+def live_attempt(tmp_path, printed: bytes):
+    """LiveLogs over a real content store, after one flush of an attempt that has printed `printed`."""
+    from types import SimpleNamespace
+
+    from artiflow.datastore import open_store
+    from artiflow.runtime.live_logs import QUIET_SECONDS, LiveLogs
+
+    store, recorded = open_store(str(tmp_path / "data")), RecordedLogs()
+    logs = LiveLogs(store, recorded, "F", 1)
+    spec = SimpleNamespace(step="s", task_id=1, attempt=0)
+    spools = {"stdout": Spool(), "stderr": Spool()}
+    spools["stdout"].write(printed)
+    logs.flush([(spec, 0.0, spools)], now=QUIET_SECONDS + 5)
+    return logs, spec, store, recorded
+
+
+def test_a_final_log_that_begins_with_what_was_stored_keeps_those_parts(tmp_path):
+    logs, spec, store, recorded = live_attempt(tmp_path, b"first line\n")
+    (part,) = recorded.keys[0][0][len(PARTS):].split()
+    final = logs.final_key(spec, "stdout", b"first line\nsecond line\n")
+    assert final.startswith(PARTS) and final[len(PARTS):].split()[0] == part   # only the rest was stored
+    assert read_log(store, final) == b"first line\nsecond line\n"
+
+
+def test_a_final_log_that_differs_from_what_was_stored_is_stored_whole(tmp_path):
+    # what a Dask executor held: the console's view of the lines (an update coalesced), not the task's bytes
+    logs, spec, store, _ = live_attempt(tmp_path, b"waiting\nstep 3\r")
+    exact = b"waiting\nstep 1\rstep 2\rstep 3\rdone\n"
+    final = logs.final_key(spec, "stdout", exact)
+    assert not final.startswith(PARTS) and read_log(store, final) == exact
+    shorter = logs.final_key(spec, "stdout", b"wait")   # shorter than what was stored
+    assert read_log(store, shorter) == b"wait"

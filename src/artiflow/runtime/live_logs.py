@@ -5,13 +5,20 @@ FLUSH_BYTES are waiting, but at most every MIN_GAP_SECONDS) as a blob of its own
 log key recorded as the `parts:` list of the blobs so far (runtime/output.py). When the task ends, only
 the output after the last flush is stored, and the final key lists every part. A task that ends within
 QUIET_SECONDS (most tasks) costs nothing: its logs are stored once, when it ends, as before.
+
+The output stored while a task runs is what the executor holds of it: the local executor's is the
+task's bytes; the Dask executor's is its output lines as they came (the console's view of them).
+So when the attempt ends, the parts are kept only if its final output begins with exactly their
+bytes (checked by hash); otherwise its whole output is stored again, and the parts are left to gc.
 """
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Iterable
+from typing import TYPE_CHECKING, Any, Iterable
+
+import xxhash
 
 from .output import PARTS, Spool, store_log
 
@@ -35,6 +42,7 @@ class _Stored:
 
     keys: dict[str, list[str]] = field(default_factory=lambda: {s: [] for s in STREAMS})
     stored: dict[str, int] = field(default_factory=lambda: {s: 0 for s in STREAMS})
+    hashes: dict[str, Any] = field(default_factory=lambda: {s: xxhash.xxh3_64() for s in STREAMS})
     flushed_at: float = 0.0
 
 
@@ -74,7 +82,7 @@ class LiveLogs:
     def final_key(self, spec: TaskSpec, stream: str, output: Spool | bytes) -> str | None:
         """Store the rest of an ended attempt's stream; the key listing all of it (None if it printed nothing)."""
         state = self.attempts.get((spec.task_id, spec.attempt))
-        if state is None:
+        if state is None or not _begins_with(output, state.stored[stream], state.hashes[stream].digest()):
             return store_log(self.store, output)
         return store_log(self.store, output, state.stored[stream], state.keys[stream])
 
@@ -86,10 +94,25 @@ class LiveLogs:
         for stream in STREAMS:
             spool, start = spools[stream], state.stored[stream]
             if len(spool) > start:
-                state.keys[stream] += [self.store.put_bytes([piece]) for piece in spool.pieces(start=start)]
+                for piece in spool.pieces(start=start):
+                    state.keys[stream].append(self.store.put_bytes([piece]))
+                    state.hashes[stream].update(piece)
                 state.stored[stream] = len(spool)
         self.metadata.set_attempt_logs(self.flow, self.run_id, spec.step, spec.task_id, spec.attempt,
                                        _parts(state.keys["stdout"]), _parts(state.keys["stderr"]))
+
+
+def _begins_with(output: Spool | bytes, size: int, digest: bytes) -> bool:
+    """Whether the first `size` bytes of `output` hash to `digest` (what was stored of it while it ran)."""
+    if len(output) < size:
+        return False
+    hasher, left = xxhash.xxh3_64(), size
+    for piece in output.pieces() if isinstance(output, Spool) else [output]:
+        if left <= 0:
+            break
+        hasher.update(memoryview(piece)[:left])
+        left -= len(piece)
+    return hasher.digest() == digest
 
 
 def _parts(keys: list[str]) -> str | None:

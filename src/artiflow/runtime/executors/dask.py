@@ -20,6 +20,7 @@ import queue
 import select
 import signal
 import threading
+import time
 import uuid
 from collections import deque
 from dataclasses import dataclass
@@ -27,6 +28,8 @@ from functools import partial
 from typing import Any, Iterator
 
 from ...exceptions import ArtiflowException, ConfigError
+from ..live_logs import STREAMS
+from ..output import Spool
 from ..spec import TaskSpec
 from .base import Finished, OutputCallback, RunInfo
 from .cluster import Placement, connect, disconnect, enforced, step_requests, wait_for_a_worker, worker_infos
@@ -52,6 +55,8 @@ class Attempt:
     future: Any = None
     dispatches: int = 0
     started: bool = False
+    started_at: float = 0.0                     # when its host said it started (monotonic)
+    output: dict[str, Spool] | None = None      # its output lines so far, for live logs (runtime/live_logs.py)
 
     @property
     def ident(self) -> tuple[int, int]:
@@ -257,10 +262,11 @@ class DaskExecutor:
                 attempt = self.attempts.get(item[2])
                 for stream, text, update in item[3] if attempt is not None else ():
                     self.on_output(attempt.spec, stream, text, bool(update))
+                    _keep_line(attempt, stream, text, bool(update))
             elif kind == "start":
                 attempt = self.attempts.get(item[2])
                 if attempt is not None and attempt.worker == item[3]:
-                    attempt.started = True
+                    attempt.started, attempt.started_at = True, time.monotonic()
             elif kind == "outcome":
                 attempt = self.attempts.get(item[2])
                 if attempt is not None and attempt.worker == item[3]:
@@ -273,6 +279,13 @@ class DaskExecutor:
                 ended += self._worker_lost(item[1])
             elif kind == "add-worker":
                 self.placement.update(worker_infos(self.client))
+
+    def live_output(self) -> Iterator[tuple[TaskSpec, float, dict[str, Spool]]]:
+        """Each started attempt, when it started (monotonic) and its output as its lines came (runtime/live_logs.py:
+        the lines as the console shows them, so the final log, which comes whole with the outcome, may differ)."""
+        for attempt in self.attempts.values():
+            if attempt.started and attempt.output is not None:
+                yield attempt.spec, attempt.started_at, attempt.output
 
     def _future_done(self, key: str, dispatch: int) -> Finished | None:
         """A Dask task ended: its outcome if it did not come as an event (large), or why the Dask task failed."""
@@ -382,6 +395,13 @@ class DaskExecutor:
             self.client.run(shutdown_run, self.token, on_error="return")
         except Exception:  # noqa: BLE001 - hosts end by themselves when idle; nothing more to do here
             pass
+
+
+def _keep_line(attempt: Attempt, stream: str, text: str, update: bool) -> None:
+    """Add a line of an attempt's output to what live logs store of it while it runs."""
+    if attempt.output is None:
+        attempt.output = {name: Spool() for name in STREAMS}
+    attempt.output[stream].write((text + ("\r" if update else "\n")).encode("utf-8", "surrogateescape"))
 
 
 def _same_gang(attempt: Attempt, other: Attempt) -> bool:

@@ -140,8 +140,9 @@ class RoutingExecutor:
         return (self.dask if spec.step in self.remote else self.local).submit(spec)
 
     def live_output(self) -> Iterator[Any]:
-        """The local tasks' output so far (the cluster's comes back when its tasks end)."""
-        return self.local.live_output()
+        """The running tasks' output so far, local and on the cluster."""
+        yield from self.local.live_output()
+        yield from self.dask.live_output()
 
     def wait(self, timeout: float | None = None) -> Iterator[Finished]:
         yield from self.dask.wait(0)
