@@ -335,6 +335,11 @@ def test_a_running_run_updates_live_without_a_reload(browser, screens, ui, store
             view.page.wait_for_function("() => [...document.querySelectorAll('g.dag-node')]"
                                         ".every(n => n.dataset.state === 'done')", timeout=15_000)
             assert view.page.locator("#run-status").inner_text() == "succeeded"
+            view.page.wait_for_function(   # the task tables were rebuilt: every train task succeeded, end has run
+                "() => [...document.querySelectorAll('#tasks-train tr.task-row')].every(r => r.dataset.status === "
+                "'succeeded') && document.querySelectorAll('#tasks-end tr.task-row').length === 1", timeout=15_000)
+            end = view.page.locator("#tasks-end tr.task-row a").first
+            assert end.get_attribute("href").startswith(f"/task/{run}/end/")
             view.page.wait_for_function(   # the timeline on screen is drawn again once the run has ended
                 "() => echarts.getInstanceByDom(document.getElementById('timeline')).getOption().series[0].data"
                 ".every(bar => bar[4] === 'succeeded')", timeout=15_000)

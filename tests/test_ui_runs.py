@@ -322,6 +322,25 @@ def test_task_tables_show_the_first_page_and_link_the_rest(ui):
     assert sorted(first_ids + second_ids) == first_ids + second_ids and len(set(first_ids + second_ids)) == 55
 
 
+def test_the_step_api_gives_the_task_tables_rows(ui):
+    first = ui.json("/api/run/UIRunsFlow/1/step/train")
+    assert (first["step"], first["total"], first["page"], first["pages"], first["per_page"]) == ("train", 55, 1, 2, 50)
+    rows = {row["id"]: row for row in first["tasks"]}
+    html_ids = re.findall(r'data-task-id="(\d+)"', table(page_ok(ui, "/run/UIRunsFlow/1"), "tasks-train"))
+    assert [str(row["id"]) for row in first["tasks"]] == html_ids   # the rows the page shows, in its order
+    (retried,) = [row for row in rows.values() if row["attempts"] == 2]
+    assert retried["foreach"] == "items[1] of 55" and retried["value"] == "1" and retried["status"] == "succeeded"
+    assert retried["status_class"] == "ok" and retried["url"] == f"/task/UIRunsFlow/1/train/{retried['id']}"
+    second = ui.json("/api/run/UIRunsFlow/1/step/train", params={"page": 2})
+    assert len(second["tasks"]) == 5 and not set(rows) & {row["id"] for row in second["tasks"]}
+    cached = ui.json("/api/run/UIRunsFlow/2/step/train")["tasks"][0]
+    assert cached["status"] == "cached" and cached["from_url"].startswith("/task/UIRunsFlow/1/train/")
+    for path, status, words in [("/api/run/UIRunsFlow/1/step/train?page=3", 400, "page=3 is past the last page"),
+                                ("/api/run/UIRunsFlow/1/step/nostep", 404, "Run UIRunsFlow/1 has no step 'nostep'")]:
+        response = ui.get(path)
+        assert response.status_code == status and words in response.json()["error"], response.text
+
+
 def test_task_tables_say_where_a_cached_task_came_from(ui):
     train = table(page_ok(ui, "/run/UIRunsFlow/2"), "tasks-train")
     assert 'data-status="cached"' in train and "succeeded" not in train
@@ -430,7 +449,10 @@ def test_live_json_while_a_run_is_running(af_home, tmp_path):
             assert nodes(text) == {"start": "done", "train": "running", "join": "pending", "end": "pending"}
             live = json.loads(re.search(r'<script type="application/json" id="run-data">(.*?)</script>', text).group(1))
             assert live == {"api": "/api/run/UIRunsFlow/1", "timeline": "/api/run/UIRunsFlow/1/timeline",
-                            "running": True}
+                            "steps": "/api/run/UIRunsFlow/1/step/", "running": True}
+            train = ui.json("/api/run/UIRunsFlow/1/step/train")
+            assert train["total"] == 3 and {t["status"] for t in train["tasks"]} == {"running"}
+            assert train["tasks"][0]["status_class"] == "running" and train["tasks"][0]["url"].startswith("/task/")
             runs_live = json.loads(re.search(r'id="runs-data">(.*?)</script>', page_ok(ui, "/")).group(1))
             assert runs_live["running"] == [["UIRunsFlow", 1]] and runs_live["api"] == "/api/runs"
             bars = timeline_bars(ui.json("/api/run/UIRunsFlow/1/timeline"))

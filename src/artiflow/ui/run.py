@@ -2,7 +2,8 @@
 attempt, and each step's first page of tasks; `/run/.../step/{step}?page=N` pages a step's tasks.
 
 `/api/run/{flow}/{id}` is the live JSON the page polls while the run runs (status, duration, step states and
-counts); `/api/run/{flow}/{id}/timeline` the attempts the timeline draws. Everything is read paged or counted in
+counts); `/api/run/{flow}/{id}/timeline` the attempts the timeline draws; `/api/run/{flow}/{id}/step/{step}` a
+page of a step's tasks (the tables, rebuilt while the run runs). Everything is read paged or counted in
 the metadata store, so a 10,000-task run costs a few small queries.
 """
 
@@ -114,13 +115,25 @@ async def run_page(request: Request) -> Response:
         others = compare.other_runs(meta, run, OTHER_RUNS_SHOWN)
         values = {step.name: foreach_values(meta, step.tasks.tasks) for step in steps if step.tasks}
     live = {"api": f"/api/run/{flow}/{run.run_id}", "timeline": f"/api/run/{flow}/{run.run_id}/timeline",
-            "running": running}
+            "steps": f"/api/run/{flow}/{run.run_id}/step/", "running": running}
     return page(request, "run.html", run=run, dag=dag, steps=steps, params=_param_rows(run), task_row=task_row,
                 values=values, others=others, live=live, per_page=TASKS_PER_PAGE)
 
 
-async def step_page(request: Request) -> Response:
-    """`/run/{flow}/{run_id}/step/{step}?page=N`: one page of a step's tasks."""
+@dataclass
+class StepTasks:
+    """One page of a step's tasks, as the step page and its JSON show it."""
+
+    run: RunRecord
+    summary: StepSummary
+    tasks: TaskPage
+    values: dict[int, str]
+    number: int
+    pages: int
+
+
+def _step_tasks(request: Request) -> StepTasks:
+    """The page of the step's tasks the request asks for (`?page=N`, from 1), checked."""
     flow, run_id, step = (request.path_params[k] for k in ("flow", "run_id", "step"))
     number = query.page_number(request.query_params)
     with reader(request)() as ctx:
@@ -134,10 +147,27 @@ async def step_page(request: Request) -> Response:
     if number > pages:
         raise query.BadQuery(f"page={number} is past the last page: step {run.pathspec}/{step} has {tasks.total} "
                              f"tasks, {pages} page{'s' if pages != 1 else ''} of {TASKS_PER_PAGE}.")
-    summary = summaries[step]
-    return page(request, "step.html", run=run, step=step, tasks=tasks, task_row=task_row, values=values,
-                page_number=number,
-                pages=pages, state=step_state(summary, run.status == "running"), counts=count_text(summary))
+    return StepTasks(run, summaries[step], tasks, values, number, pages)
+
+
+async def step_page(request: Request) -> Response:
+    """`/run/{flow}/{run_id}/step/{step}?page=N`: one page of a step's tasks."""
+    found = _step_tasks(request)
+    running = found.run.status == "running"
+    return page(request, "step.html", run=found.run, step=request.path_params["step"], tasks=found.tasks,
+                task_row=task_row, values=found.values, page_number=found.number, pages=found.pages,
+                state=step_state(found.summary, running), counts=count_text(found.summary))
+
+
+async def step_api(request: Request) -> Response:
+    """`/api/run/{flow}/{run_id}/step/{step}?page=N`: a page of the step's tasks as the task tables show them (the
+    run page rebuilds its tables from it while the run runs)."""
+    found = _step_tasks(request)
+    rows = [task_row(task, found.values) for task in found.tasks.tasks]
+    for row in rows:
+        row["status_class"] = filters.status_class(row["status"])
+    return JSONResponse({"step": request.path_params["step"], "total": found.tasks.total, "page": found.number,
+                         "pages": found.pages, "per_page": TASKS_PER_PAGE, "tasks": rows})
 
 
 def live_json(meta: Any, run: RunRecord) -> dict[str, Any]:
@@ -186,4 +216,5 @@ async def timeline_api(request: Request) -> Response:
 def routes() -> list[Route]:
     return [Route("/run/{flow}/{run_id}", run_page), Route("/run/{flow}/{run_id}/step/{step}", step_page),
             Route("/api/run/{flow}/{run_id}", run_api), Route("/api/run/{flow}/{run_id}/timeline", timeline_api),
+            Route("/api/run/{flow}/{run_id}/step/{step}", step_api),
             *compare.routes()]

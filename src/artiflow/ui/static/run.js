@@ -114,20 +114,77 @@ function updateRun(json) {
   }
 }
 
+// While the run runs, a step's table (its first page of tasks) is rebuilt from /api/run/.../step/S when the step's
+// counts change, and every table once more when the run ends.
+const TASK_COLUMNS = ["Task", "Status", "Attempts", "Foreach", "Started", "Duration", "Cached from"];
+
+function cell(content, attrs) {
+  const td = el("td", null, attrs);
+  if (content !== null && content !== undefined) td.append(content);
+  return td;
+}
+
+function taskRow(row) {
+  const tr = el("tr", null, {"class": "task-row", "data-task-id": row.id, "data-status": row.status});
+  const foreach = cell(row.foreach, {"class": "task-foreach"});
+  if (row.value !== null) foreach.append(" ", el("span", "= " + row.value, {"class": "task-value mono"}));
+  const from = row.from_url ? el("a", row.from, {href: row.from_url}) : row.from;
+  tr.append(cell(el("a", row.id, {href: row.url})), cell(el("span", row.status, {"class": "badge " + row.status_class})),
+            cell(String(row.attempts), {"class": "task-attempts"}), foreach, cell(row.started), cell(row.duration),
+            cell(from, {"class": "task-from"}));
+  return tr;
+}
+
+function taskTable(json) {
+  const table = el("table", null, {id: "tasks-" + json.step, "class": "tasks", "data-step": json.step});
+  const head = el("tr");
+  for (const name of TASK_COLUMNS) head.append(el("th", name));
+  const body = el("tbody");
+  for (const row of json.tasks) body.append(taskRow(row));
+  table.append(el("thead"), body);
+  table.tHead.append(head);
+  return table;
+}
+
+function showTasks(section, json, base) {
+  const shown = [json.tasks.length ? taskTable(json) : el("p", "No tasks yet.", {"class": "muted"})];
+  if (json.total > json.per_page) {
+    const link = el("a", "more tasks: " + json.total.toLocaleString("en-US") + " in all, page 2 →",
+                    {href: base + "/step/" + encodeURIComponent(json.step) + "?page=2"});
+    const more = el("p", null, {"class": "more"});
+    more.append(link);
+    shown.push(more);
+  }
+  const heading = section.querySelector("h3");
+  while (heading.nextSibling) heading.nextSibling.remove();
+  heading.after(...shown);
+}
+
+async function refreshTasks(data, step) {
+  const section = document.querySelector("section.step[data-step=\"" + CSS.escape(step) + "\"]");
+  if (!section || pageLeaving) return;
+  const response = await fetch(data.steps + encodeURIComponent(step), {headers: {"Accept": "application/json"},
+                                                                        credentials: "same-origin"});
+  if (response.ok && !pageLeaving) showTasks(section, await response.json(), location.pathname);
+}
+
 (function () {
   const data = pageData("run-data");
   if (!data) return;
   watchTimeline(data.timeline);
   if (!data.running) return;
   let ticks = 0;
+  const counted = {};   // each step's counts as its table shows them
+  for (const section of document.querySelectorAll("section.step")) {
+    counted[section.dataset.step] = section.querySelector(".step-counts").textContent;
+  }
   poll(data.api, 2, (json) => {
     updateRun(json);
     ticks += 1;
     if (ticks % TIMELINE_EVERY === 0 || !json.running) loadTimeline();
-    if (!json.running) {
-      const heading = document.querySelector("h1");
-      const link = el("a", "the run ended: reload for its final task tables", {href: location.pathname, id: "run-reload"});
-      heading.after(link);
+    for (const [step, summary] of Object.entries(json.steps)) {
+      if (counted[step] !== summary.counts || !json.running) refreshTasks(data, step);
+      counted[step] = summary.counts;
     }
   }, (json) => json.running);
 })();
