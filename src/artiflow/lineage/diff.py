@@ -9,7 +9,7 @@ from __future__ import annotations
 import difflib
 import json
 from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Iterator
 
 from .code import CodeSnapshot, code_of_run, environment_of_run
 
@@ -78,44 +78,46 @@ def task_slots(meta: MetadataStore, flow: str, run_id: int) -> dict[tuple[str, i
     """Each task of a run, (step, task_id), by the slot that names it in any run of the flow."""
     slots: dict[tuple[str, int], TaskSlot] = {}
     seen: dict[tuple[str, tuple[int, ...]], int] = {}
-    for row in meta.tasks(flow, run_id):
-        indices = tuple(int(frame["index"]) for frame in row.foreach_stack)
-        nth = seen.get((row.step, indices), 0)
-        seen[(row.step, indices)] = nth + 1
-        slots[(row.step, row.task_id)] = (row.step, indices, nth)
+    for (step, task_id), indices in meta.foreach_indices(flow, run_id).items():
+        nth = seen.get((step, indices), 0)
+        seen[(step, indices)] = nth + 1
+        slots[(step, task_id)] = (step, indices, nth)
     return slots
 
 
 def artifact_keys(meta: MetadataStore, flow: str, run_id: int) -> dict[TaskSlot, dict[str, str]]:
     """Every artifact's content key in a run, by task slot and name."""
     slots = task_slots(meta, flow, run_id)
-    keys: dict[TaskSlot, dict[str, str]] = {}
-    for task, refs in meta.artifacts_of_run(flow, run_id).items():
-        slot = slots.get(task, (task[0], (), task[1]))
-        keys[slot] = {name: ref.key for name, ref in refs.items()}
-    return keys
+    return {slots.get(task, (task[0], (), task[1])): keys
+            for task, keys in meta.artifact_keys_of_run(flow, run_id).items()}
 
 
 def compare_artifacts(meta: MetadataStore, a: tuple[str, int], b: tuple[str, int]) -> list[ArtifactChange]:
     """Every artifact of run A and run B (each `(flow, run_id)`), matched by task slot and name, in run order."""
-    keys_a, keys_b = artifact_keys(meta, *a), artifact_keys(meta, *b)
     rank = step_ranks(meta, a, b)
-    changes = []
-    for slot in sorted(set(keys_a) | set(keys_b), key=lambda s: (rank.get(s[0], len(rank)), s)):
-        in_a, in_b = keys_a.get(slot, {}), keys_b.get(slot, {})
-        for name in sorted(set(in_a) | set(in_b)):
+    ordered = sorted(slot_changes(meta, a, b), key=lambda change: (rank.get(change[0][0], len(rank)), *change[:2]))
+    return [ArtifactChange(slot[0], slot[1], name, status) for slot, name, status in ordered]
+
+
+def slot_changes(meta: MetadataStore, a: tuple[str, int], b: tuple[str, int]) -> Iterator[tuple[TaskSlot, str, str]]:
+    """(task slot, artifact name, status) of every artifact of either run, in no order: status "same", "changed",
+    "only_a" or "only_b"."""
+    keys_a, keys_b = artifact_keys(meta, *a), artifact_keys(meta, *b)
+    nothing: dict[str, str] = {}
+    for slot in keys_a.keys() | keys_b.keys():
+        in_a, in_b = keys_a.get(slot, nothing), keys_b.get(slot, nothing)
+        for name in in_a.keys() | in_b.keys():
             status = ("only_b" if name not in in_a else "only_a" if name not in in_b
                       else "same" if in_a[name] == in_b[name] else "changed")
-            changes.append(ArtifactChange(slot[0], slot[1], name, status))
-    return changes
+            yield slot, name, status
 
 
 def step_ranks(meta: MetadataStore, *runs: tuple[str, int]) -> dict[str, int]:
     """Each step's place in the order the runs' first tasks started (the first run's steps, then new ones)."""
     order: dict[str, int] = {}
     for flow, run_id in runs:
-        for row in meta.tasks(flow, run_id):
-            order.setdefault(row.step, len(order))
+        for summary in meta.step_summaries(flow, run_id):
+            order.setdefault(summary.step, len(order))
     return order
 
 

@@ -129,6 +129,12 @@ class MetadataStore(Protocol):
     def artifacts_of_run(self, flow: str, run_id: int) -> dict[tuple[str, int], dict[str, ArtifactRef]]:
         """Every artifact of the run, by (step, task_id), in one query."""
 
+    def artifact_keys_of_run(self, flow: str, run_id: int) -> dict[tuple[str, int], dict[str, str]]:
+        """Every artifact's content key in the run, by (step, task_id) and name, in one query."""
+
+    def foreach_indices(self, flow: str, run_id: int) -> dict[tuple[str, int], tuple[int, ...]]:
+        """Each task of the run, (step, task_id) in start order, with its foreach indices (outermost first)."""
+
     def artifact_in_tasks(self, flow: str, run_id: int, step: str, name: str) -> dict[int, ArtifactRef]:
         """One artifact of every task of a step, by task id, in one query."""
 

@@ -7,6 +7,7 @@ the records' own constructors.
 
 from __future__ import annotations
 
+import json
 import os
 from itertools import groupby
 
@@ -117,6 +118,23 @@ class ReadQueries:
         for row in self._query(f"SELECT step, task_id, name, {REF_COLUMNS} FROM artifacts {WHERE_RUN}", (flow, run_id)):
             found.setdefault((row[0], row[1]), {})[row[2]] = ref_from_row(row[3:])
         return found
+
+    def artifact_keys_of_run(self, flow: str, run_id: int) -> dict[tuple[str, int], dict[str, str]]:
+        """Every artifact's content key in a run, by (step, task_id) and name: what comparing two runs needs (a
+        10,000-task run's keys without building its ArtifactRefs)."""
+        found: dict[tuple[str, int], dict[str, str]] = {}
+        for step, task_id, name, key in self._query(f"SELECT step, task_id, name, key FROM artifacts {WHERE_RUN}",
+                                                    (flow, run_id)):
+            found.setdefault((step, task_id), {})[name] = key
+        return found
+
+    def foreach_indices(self, flow: str, run_id: int) -> dict[tuple[str, int], tuple[int, ...]]:
+        """Each task of a run, (step, task_id) in the order they started, with its foreach indices (outermost
+        first; none outside a foreach): how tasks of two runs are matched."""
+        rows = self._query(f"SELECT step, task_id, foreach_stack FROM tasks {WHERE_RUN} ORDER BY created_at, task_id",
+                           (flow, run_id))
+        return {(step, task_id): tuple(int(frame["index"]) for frame in json.loads(stack)) if stack else ()
+                for step, task_id, stack in rows}
 
     def artifact_in_tasks(self, flow: str, run_id: int, step: str, name: str) -> dict[int, ArtifactRef]:
         """One artifact of every task of a step, in one query (for reading many tasks fast)."""

@@ -16,7 +16,7 @@ from starlette.routing import Route
 
 from ..exceptions import ArtiflowException
 from ..lineage.code import code_of_run
-from ..lineage.diff import compare_artifacts, code_changes, step_ranks
+from ..lineage.diff import code_changes, slot_changes, step_ranks
 from ..metadata.browse import RunFilter
 from ..metadata.records import RunRecord
 from . import query
@@ -88,12 +88,14 @@ def metric_rows(meta: Any, a: RunRecord, b: RunRecord) -> list[tuple[str, str, s
 def artifact_rows(meta: Any, a: RunRecord, b: RunRecord) -> list[ArtifactRow]:
     """Each step's artifact names in both runs, tasks matched as `artiflow diff` matches them."""
     rows: dict[tuple[str, str], ArtifactRow] = {}
-    for change in compare_artifacts(meta, (a.flow, a.run_id), (b.flow, b.run_id)):
-        row = rows.setdefault((change.step, change.name), ArtifactRow(change.step, change.name, change.status))
+    for slot, name, status in slot_changes(meta, (a.flow, a.run_id), (b.flow, b.run_id)):
+        row = rows.get((slot[0], name))
+        if row is None:
+            row = rows[(slot[0], name)] = ArtifactRow(slot[0], name, status)
         row.tasks += 1
-        if change.status != "same":
+        if status != "same":
             row.differ += 1
-        if row.status != change.status:
+        if row.status != status:
             row.status = "changed"
     rank = step_ranks(meta, (a.flow, a.run_id), (b.flow, b.run_id))
     return sorted(rows.values(), key=lambda r: (rank.get(r.step, len(rank)), r.step, r.name))
