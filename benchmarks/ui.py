@@ -143,6 +143,20 @@ def browser_ms(page: Any, url: str, settle: bool = True) -> float:
     return took
 
 
+TIMELINE_DRAWN = ("() => { const div = document.getElementById('timeline'); const chart = window.echarts && "
+                  "echarts.getInstanceByDom(div); return chart && chart.getOption().series[0].data.length > 0; }")
+
+
+def timeline_ms(page: Any, url: str) -> float:
+    """One navigation to a run page, until its timeline is drawn (ms from the navigation's start): the page loads,
+    ECharts and the attempts are fetched (a moment after the load, the timeline being in reach), then drawn."""
+    page.goto(url, wait_until="load")
+    page.wait_for_function(TIMELINE_DRAWN, timeout=60_000, polling=10)
+    took = float(page.evaluate("() => performance.now()"))
+    page.wait_for_load_state("networkidle")
+    return took
+
+
 def pages(big_run: str, flow: str = "BenchFlow07") -> list[tuple[str, str]]:
     """(what, path) of the pages measured: the filter keeps 1 in 20 flows' runs, then 1 in 50 experiments'."""
     return [("runs list, first page", "/"),
@@ -164,6 +178,10 @@ def measure_pages(ui: Any, browser: Any, big_run: str, repeat: int) -> list[tupl
             rows.append((what, server, shown, rushed))
             print(f"  {what}: server {server:.0f} ms, browser {shown:.0f} ms ({rushed:.0f} ms back to back)",
                   flush=True)
+            if path.startswith("/run/") and "/step/" not in path:
+                drawn = median_ms(lambda: timeline_ms(view.page, path), repeat)
+                print(f"  {what}: its timeline drawn {drawn:.0f} ms after the navigation began (median of {repeat}; "
+                      f"the {view.page.viewport_size['height']} px window reaches it)", flush=True)
         view.check()
     finally:
         view.close()

@@ -64,9 +64,9 @@ function drawTimeline(div, data) {
   return chart;
 }
 
-// The timeline is below the fold: it is fetched and drawn once it comes near the screen (and redrawn while the
-// run runs only when it is on screen, or once it comes back), so opening a run page costs neither ECharts nor the
-// attempts of a 10,000-task run until they are looked at.
+// The timeline is below the fold: it is fetched and drawn once it comes near the screen, from a moment after the
+// page has loaded (and redrawn while the run runs only when it is on screen, or once it comes back), so a run page
+// opened or passed through costs neither ECharts nor the attempts of a 10,000-task run until they are looked at.
 const timeline = {url: null, shown: false, stale: true};
 
 function loadTimeline() {
@@ -82,14 +82,18 @@ function loadTimeline() {
   });
 }
 
+const TIMELINE_AFTER_MS = 250;  // watched from this long after the load event: a page only passed through costs nothing
+
 function watchTimeline(url) {
   const div = document.getElementById("timeline");
   if (!div) return;
   timeline.url = url;
-  new IntersectionObserver((entries) => {
+  const observe = () => new IntersectionObserver((entries) => {
     timeline.shown = entries[entries.length - 1].isIntersecting;
     if (timeline.shown && timeline.stale) loadTimeline();
   }, {rootMargin: "300px 0px"}).observe(div);
+  const later = () => setTimeout(observe, TIMELINE_AFTER_MS);
+  if (document.readyState === "complete") later(); else window.addEventListener("load", later);
 }
 
 function updateRun(json) {
