@@ -366,11 +366,15 @@ def summarize(records: list[dict], n: int, n_small: int) -> dict:
 def print_table(summary: dict) -> None:
     print(f"\n{'case':<14}{'wall s':>8}{'tasks/s':>9}{'exec CPU':>10}{'task CPU':>10}{'S3 req':>8}"
           f"   | per extra task: {'wall':>7}{'exec CPU':>10}{'task CPU':>10}{'S3 req':>8}")
+    def cell(row: dict, key: str, width: int) -> str:
+        value = row.get(key, "")
+        return f"{value:>{width}.2f}" if isinstance(value, float) else f"{value:>{width}}"
+
     for case, row in summary.items():
-        print(f"{case:<14}{row['wall_s']:>8.2f}{row['tasks_per_s']:>9.1f}{row.get('executor_cpu_ms_per_task', ''):>10}"
-              f"{row.get('task_cpu_ms_per_task', ''):>10}{row.get('s3_requests_per_task', ''):>8}"
-              f"   | {'':>16}{row.get('marginal_wall_ms', ''):>7}{row.get('marginal_executor_cpu_ms_per_task', ''):>10}"
-              f"{row.get('marginal_task_cpu_ms_per_task', ''):>10}{row.get('marginal_s3_requests', ''):>8}")
+        print(f"{case:<14}{row['wall_s']:>8.2f} {row['tasks_per_s']:>8.1f}{cell(row, 'executor_cpu_ms_per_task', 10)}"
+              f"{cell(row, 'task_cpu_ms_per_task', 10)}{cell(row, 's3_requests_per_task', 8)}"
+              f"   | {'':>16}{cell(row, 'marginal_wall_ms', 7)}{cell(row, 'marginal_executor_cpu_ms_per_task', 10)}"
+              f"{cell(row, 'marginal_task_cpu_ms_per_task', 10)}{cell(row, 'marginal_s3_requests', 8)}")
     print("(CPU and wall per task in ms; 'per extra task': the difference between the --n and --n-small runs)")
     for case, row in summary.items():
         if "s3_broker_cpu_ms_per_task" in row:
