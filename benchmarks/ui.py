@@ -3,6 +3,7 @@
     python benchmarks/ui.py                          # 10,000 runs, a 10,000-task run, 7 requests a page: 5-10 min
     python benchmarks/ui.py --runs 1000 --tasks 1000 --repeat 3 --live-repeat 1     # a quick look
     python benchmarks/ui.py --live-only --live-repeat 5      # only "does the UI slow runs that are going on"
+    python benchmarks/ui.py --postgres       # the same with the metadata in PostgreSQL (Debian's server, loopback)
     python benchmarks/ui.py --screenshots docs/images    # only the screenshots of docs/ui.md, over examples/
 
 It fills a fresh root with `--runs` runs over `--flows` flows through the MetadataStore API (the calls the
@@ -46,11 +47,15 @@ STEPS = ("start", "work", "join", "end")
 
 
 # -- the store ------------------------------------------------------------------------------------
+METADATA_URL: dict[str, str] = {}  # with --postgres: {"ARTIFLOW_METADATA_URL": the benchmark's database}
+
+
 def environment(root: Path) -> dict[str, str]:
-    """The environment of runs and of the UI over `root` (a local store; no other artiflow settings)."""
+    """The environment of runs and of the UI over `root` (a local store; no other artiflow settings but, with
+    --postgres, the PostgreSQL metadata URL)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("ARTIFLOW_", "METAFLOW_"))}
     env.update({"ARTIFLOW_ROOT": str(root / ".artiflow"), "ARTIFLOW_USER": "bench",
-                "PYTHONPATH": str(REPO / "src")})
+                "PYTHONPATH": str(REPO / "src"), **METADATA_URL})
     return env
 
 
@@ -60,6 +65,7 @@ def open_store(root: Path) -> Any:
     from artiflow.metadata import open_metadata
 
     os.environ["ARTIFLOW_ROOT"] = str(root / ".artiflow")
+    os.environ.update(METADATA_URL)
     (root / ".artiflow").mkdir(parents=True, exist_ok=True)
     return open_metadata(load_config().metadata_url)
 
@@ -348,12 +354,20 @@ def main() -> None:
     parser.add_argument("--live-repeat", type=int, default=3, help="runs alone and watched, each")
     parser.add_argument("--live-only", action="store_true", help="only the runs going on (no big store, no pages)")
     parser.add_argument("--root", type=Path, help="work here (kept) instead of a temporary folder")
+    parser.add_argument("--postgres", action="store_true",
+                        help="metadata in PostgreSQL (a server of Debian's binaries on 127.0.0.1, as the tests start)")
     parser.add_argument("--screenshots", type=Path, metavar="DIR", help="only write docs/ui.md's screenshots to DIR")
     args = parser.parse_args()
     if args.screenshots:
         screenshots(args.screenshots.resolve())
         return
     with contextlib.ExitStack() as stack:
+        if args.postgres:
+            import pg_server  # noqa: PLC0415  (tests/pg_server.py)
+
+            server = stack.enter_context(pg_server.postgres_server())
+            METADATA_URL["ARTIFLOW_METADATA_URL"] = server.new_database("uibench")
+            print(f"metadata: PostgreSQL {server.port} on 127.0.0.1", flush=True)
         root = args.root or Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="artiflow-ui-bench-")))
         root.mkdir(parents=True, exist_ok=True)
         rows = []
