@@ -256,7 +256,8 @@ class Scheduler:
         return max(0.0, min(times))
 
     def _live_output(self) -> list:
-        """The running attempts whose output the executor holds here (the local executor's), for live logs."""
+        """The running attempts whose output the executor holds here (local tasks' bytes, Dask tasks' lines), for
+        live logs."""
         live = getattr(self.executor, "live_output", None)
         return list(live()) if live is not None else []
 
