@@ -395,6 +395,30 @@ def test_the_same_pages_on_s3_and_postgresql(browser, screens, remote_store):
         screens.shot(view.page, "remote-task")
 
 
+CHART_WIDTH = "(sel) => [echarts.getInstanceByDom(document.querySelector(sel)).getWidth(), " \
+              "document.querySelector(sel).clientWidth]"
+
+
+def test_charts_follow_the_window_even_through_a_size_of_nothing(browser, ui, store):
+    # a whole-page screenshot can resize the window to nothing for a moment: an ECharts graph then threw in the page
+    with watched(browser, ui.url) as view:
+        page = view.page
+        open_run(view, store.good)
+        echarts_points(page, "#timeline")
+        see_loss_chart(view, store.good)
+        page.wait_for_function("() => echarts.getInstanceByDom(document.getElementById('lineage-graph'))")
+        for width, height in [(0, 900), (1280, 0), (0, 0), (900, 700)]:
+            page.set_viewport_size({"width": width, "height": height})
+            page.wait_for_timeout(150)
+        for chart in ("#lineage-graph", ".chart[data-metric=loss]"):
+            page.wait_for_function(f"() => {{ const [drawn, has] = ({CHART_WIDTH})({chart!r}); return drawn === has; }}")
+        page.go_back()
+        echarts_points(page, "#timeline")   # drawn again on the run page (scrolled to it)
+        page.set_viewport_size({"width": 1100, "height": 800})
+        page.wait_for_function(f"() => {{ const [drawn, has] = ({CHART_WIDTH})('#timeline'); return drawn === has; }}")
+        view.check()   # and no page error on the way
+
+
 # -- the harness itself -----------------------------------------------------------------------------
 def test_the_watcher_fails_on_dialogs_script_errors_and_csp_violations(browser, ui):
     view = ui_browser.Watched(browser, ui.url)

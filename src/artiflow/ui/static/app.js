@@ -60,3 +60,20 @@ function withECharts(ready) {
   }
   echartsWaiting.push(call);
 }
+
+// A chart follows its element's size, and is never laid out in an element of no width or height: an ECharts graph
+// cannot invert a view of zero size and throws (a window resized to nothing, as a whole-page screenshot can do for a
+// moment). `draw` waits until the element has a size; then the chart it returns is resized with the element.
+function hasSize(div) {
+  return div.clientWidth > 0 && div.clientHeight > 0;
+}
+
+function drawSized(div, draw) {
+  let chart = null;
+  const observer = new ResizeObserver(() => {
+    if (pageLeaving || !hasSize(div)) return;
+    if (chart === null) chart = draw();
+    else if (!chart.isDisposed()) chart.resize();
+  });
+  observer.observe(div);   // it reports the element's size at once, then every change
+}

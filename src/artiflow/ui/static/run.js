@@ -77,7 +77,9 @@ function loadTimeline() {
     const response = await fetch(timeline.url, {headers: {"Accept": "application/json"}, credentials: "same-origin"});
     if (response.ok) {
       const data = await response.json();
-      if (!pageLeaving) drawTimeline(div, data);
+      if (pageLeaving) return;
+      if (echarts.getInstanceByDom(div)) drawTimeline(div, data);   // drawn again: it follows its size already
+      else drawSized(div, () => drawTimeline(div, data));
     }
   });
 }

@@ -95,7 +95,7 @@ function drawMetric(div, chart) {
     dataZoom: longest > ZOOM_FROM ? [{type: "inside"}, {type: "slider"}] : [],
     series: lineSeries(chart.series, chart.series.length),
   });
-  window.addEventListener("resize", () => instance.resize());
+  return instance;
 }
 
 function drawMetrics() {
@@ -103,7 +103,7 @@ function drawMetrics() {
   const byName = new Map(charts.map((c) => [c.name, c]));
   for (const div of document.querySelectorAll("div.chart[data-metric]")) {
     const chart = byName.get(div.dataset.metric);
-    if (chart) drawMetric(div, chart);
+    if (chart) drawSized(div, () => drawMetric(div, chart));
   }
 }
 
@@ -116,6 +116,10 @@ function drawLineage() {
   if (!div || !data || data.nodes.length < 2) return;
   const rows = Math.max(...data.nodes.map((n) => n.y)) / 60 + 1;
   div.style.height = Math.min(Math.max(240, rows * 60 + 60), 1200) + "px";
+  drawSized(div, () => lineageChart(div, data));
+}
+
+function lineageChart(div, data) {
   const instance = echarts.init(div);
   instance.setOption({
     tooltip: {formatter: (p) => (p.dataType === "node" ? p.data.id : p.data.kind + (p.data.via ? " (" + p.data.via + ")" : ""))},
@@ -136,7 +140,7 @@ function drawLineage() {
   instance.on("click", (p) => {
     if (p.dataType === "node" && p.data.url && p.data.url.startsWith("/")) window.location.href = p.data.url;
   });
-  window.addEventListener("resize", () => instance.resize());
+  return instance;
 }
 
 document.addEventListener("DOMContentLoaded", () => {
