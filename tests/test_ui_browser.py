@@ -401,21 +401,22 @@ CHART_WIDTH = "(sel) => [echarts.getInstanceByDom(document.querySelector(sel)).g
 
 def test_charts_follow_the_window_even_through_a_size_of_nothing(browser, ui, store):
     # a whole-page screenshot can resize the window to nothing for a moment: an ECharts graph then threw in the page
+    def follows(page, chart: str) -> None:
+        page.wait_for_function(f"() => {{ const [drawn, has] = ({CHART_WIDTH})({chart!r}); return drawn === has; }}")
+
     with watched(browser, ui.url) as view:
         page = view.page
         open_run(view, store.good)
         echarts_points(page, "#timeline")
+        page.set_viewport_size({"width": 1000, "height": 800})
+        follows(page, "#timeline")
         see_loss_chart(view, store.good)
         page.wait_for_function("() => echarts.getInstanceByDom(document.getElementById('lineage-graph'))")
         for width, height in [(0, 900), (1280, 0), (0, 0), (900, 700)]:
             page.set_viewport_size({"width": width, "height": height})
             page.wait_for_timeout(150)
         for chart in ("#lineage-graph", ".chart[data-metric=loss]"):
-            page.wait_for_function(f"() => {{ const [drawn, has] = ({CHART_WIDTH})({chart!r}); return drawn === has; }}")
-        page.go_back()
-        echarts_points(page, "#timeline")   # drawn again on the run page (scrolled to it)
-        page.set_viewport_size({"width": 1100, "height": 800})
-        page.wait_for_function(f"() => {{ const [drawn, has] = ({CHART_WIDTH})('#timeline'); return drawn === has; }}")
+            follows(page, chart)
         view.check()   # and no page error on the way
 
 
