@@ -148,7 +148,10 @@ def test_a_run_shows_its_graph_timeline_and_tasks(browser, screens, ui, store):
         assert set(page.locator("g.dag-node .dag-name").all_text_contents()) == STEPS
         assert page.locator("#params tr[data-name=alpha] td").nth(1).inner_text() == str(ALPHA)
         assert page.locator("#run-tags .tag", has_text=EVIL_TAG).inner_text() == EVIL_TAG
+        height = page.eval_on_selector("#timeline", "div => div.offsetHeight")
         bars = echarts_points(page, "#timeline")   # one bar per attempt: start, 3 x train, join, end
+        # the timeline had its height before it was drawn: drawing it moved nothing below it
+        assert page.eval_on_selector("#timeline", "div => div.offsetHeight") == height == 6 * 18 + 110
         assert [bar[4] for bar in bars] == ["succeeded"] * 6, bars     # [row, start, end, attempt, status]
         assert all(bar[1] <= bar[2] for bar in bars), bars     # each starts before it ends
         assert len(task_ids(page, "train")) == 3

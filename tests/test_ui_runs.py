@@ -300,7 +300,7 @@ def test_timeline_has_every_attempt_with_retries_as_bars_of_their_own(ui):
     assert data["rows"][0].startswith("start/")
     cached = ui.json("/api/run/UIRunsFlow/2/timeline")
     assert {bar[2] for bar in timeline_bars(cached)} == {"cached"}
-    assert 'id="timeline" class="chart timeline"' in page_ok(ui, "/run/UIRunsFlow/1")
+    assert 'id="timeline" class="chart timeline" data-rows="58"' in page_ok(ui, "/run/UIRunsFlow/1")   # sized at once
 
 
 def test_task_tables_show_the_first_page_and_link_the_rest(ui):

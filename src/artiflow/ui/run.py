@@ -117,7 +117,8 @@ async def run_page(request: Request) -> Response:
     live = {"api": f"/api/run/{flow}/{run.run_id}", "timeline": f"/api/run/{flow}/{run.run_id}/timeline",
             "steps": f"/api/run/{flow}/{run.run_id}/step/", "running": running}
     return page(request, "run.html", run=run, dag=dag, steps=steps, params=_param_rows(run), task_row=task_row,
-                values=values, others=others, live=live, per_page=TASKS_PER_PAGE)
+                values=values, others=others, live=live, per_page=TASKS_PER_PAGE,
+                timeline_rows=sum(summary.total for summary in summaries.values()))
 
 
 @dataclass

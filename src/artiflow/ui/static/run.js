@@ -20,12 +20,18 @@ function timelineItems(data) {
   return items;
 }
 
+// The timeline's height for its rows (a task each), set as soon as the page runs from the task count the page
+// gives, so drawing it later shifts nothing below it (a click aimed at a task link would land elsewhere).
+function sizeTimeline(div, rows) {
+  div.style.height = Math.max(160, Math.min(rows, ROWS_SHOWN) * 18 + 110) + "px";
+}
+
 function drawTimeline(div, data) {
   const chart = echarts.getInstanceByDom(div) || echarts.init(div, null, {renderer: "canvas"});
   const items = timelineItems(data);
   const colours = data.statuses.map((status) => STATUS_COLOURS[status] || "#9aa1ad");
   const rows = data.rows.length;
-  div.style.height = Math.max(160, Math.min(rows, ROWS_SHOWN) * 18 + 110) + "px";
+  sizeTimeline(div, rows);
   chart.resize();
   const enc = echarts.format.encodeHTML;
   chart.setOption({
@@ -89,6 +95,7 @@ const TIMELINE_AFTER_MS = 250;  // watched from this long after the load event: 
 function watchTimeline(url) {
   const div = document.getElementById("timeline");
   if (!div) return;
+  sizeTimeline(div, Number(div.dataset.rows) || 0);
   timeline.url = url;
   const observe = () => new IntersectionObserver((entries) => {
     timeline.shown = entries[entries.length - 1].isIntersecting;

@@ -110,13 +110,19 @@ function drawMetrics() {
 // -- lineage -----------------------------------------------------------------------------------------
 const KINDS = ["task", "artifact", "parameter"];
 
-function drawLineage() {
+// The graph's height is set when the page is ready, before ECharts comes, so drawing it shifts nothing below it.
+function sizeLineage() {
   const div = document.getElementById("lineage-graph");
   const data = pageData("task-lineage");
-  if (!div || !data || data.nodes.length < 2) return;
+  if (!div || !data || data.nodes.length < 2) return null;
   const rows = Math.max(...data.nodes.map((n) => n.y)) / 60 + 1;
   div.style.height = Math.min(Math.max(240, rows * 60 + 60), 1200) + "px";
-  drawSized(div, () => lineageChart(div, data));
+  return data;
+}
+
+function drawLineage(data) {
+  const div = document.getElementById("lineage-graph");
+  if (div && data) drawSized(div, () => lineageChart(div, data));
 }
 
 function lineageChart(div, data) {
@@ -147,10 +153,11 @@ document.addEventListener("DOMContentLoaded", () => {
   const live = pageData("task-live");
   if (live && !live.done) tailLogs(live);
   if (live) moreLogs(live);
+  const lineage = sizeLineage();
   if (document.querySelector("div.chart[data-metric], #lineage-graph")) {
     withECharts(() => {
       drawMetrics();
-      drawLineage();
+      drawLineage(lineage);
     });
   }
 });
