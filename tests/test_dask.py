@@ -135,6 +135,37 @@ def test_a_foreach_and_join_run_on_the_workers_with_live_and_stored_logs(on_dask
     assert logs.returncode == 0 and "sum 55" in logs.stdout, logs.stderr
 
 
+LOUD = """
+from artiflow import FlowSpec, step
+
+class LoudFlow(FlowSpec):
+    @step
+    def start(self):
+        for i in range(4000):  # ~100 KB of output: the outcome is too large for an event, so it is the task's result
+            print(f"line {i:05d} " + "x" * 12)
+        self.next(self.end)
+
+    @step
+    def end(self):
+        print("quiet")
+
+if __name__ == "__main__":
+    LoudFlow()
+"""
+
+
+def test_a_task_with_much_output_comes_back_whole(on_dask, af_home):
+    from artiflow.runtime.executors.taskhost import OUTCOME_EVENT_BYTES
+
+    result = ok(run_flow(flow_file(af_home, LOUD), "run", "--executor", "dask"))
+    run = latest("LoudFlow")
+    stdout = run["start"].task.stdout
+    assert len(stdout) > 2 * OUTCOME_EVENT_BYTES
+    assert stdout.splitlines() == [f"line {i:05d} " + "x" * 12 for i in range(4000)]
+    assert re.search(r"^\[LoudFlow/\d+/start/\d+\] line 03999 x+$", result.stdout, re.M)
+    assert run["end"].task.stdout == "quiet\n"
+
+
 # -- retries, @catch, @timeout ---------------------------------------------------------------------------
 FAULTS = """
 import signal, time

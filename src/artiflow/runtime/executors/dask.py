@@ -3,9 +3,15 @@
 Driver side. Each attempt is submitted as its own Dask task (a unique key, `pure=False`, no Dask
 retries), pinned to a worker the driver picks (cluster.py), running `taskhost.run_attempt` there:
 the run's task host on that worker forks the task with the flow's code already loaded. The worker
-sends Dask events on one topic: "start" when the attempt is handed to the host, each output line,
-and the attempt's outcome (a small one; a large one comes back as the task's result). The client's
+sends Dask events on one topic: "start" when the attempt is handed to the host, its output lines, and
+its outcome (a small one; for a large one, "result": it comes back as the task's result). The client's
 thread only queues what arrives and wakes `wait`, which does everything else in the scheduler's thread.
+
+Dask's own messages are most of a small task's cost, and each stream sends at most one batch per few
+ms (the client's every 10 ms), so the driver adds none it can spare: no callback per future (a Dask
+task that ends without its events, having failed or been cancelled, is found by a scan every
+SCAN_SECONDS), and the futures of ended attempts are released together, RELEASE_BATCH at a time or
+after RELEASE_SECONDS, not each between one attempt's end and the next one's submission.
 
 A worker that leaves while it runs an attempt (killed, its machine gone) fails that attempt: the
 scheduler's @retry submits the next one, which goes to a live worker. Attempts it held that had
@@ -41,6 +47,9 @@ NO_ADDRESS = ("--executor dask needs the address of a Dask scheduler: --dask-sch
               "`dask worker tcp://HOST:PORT`).")
 LOST = "the Dask worker {worker} running it was lost (killed, or its machine went away)"
 CLOSE_SECONDS = 5.0   # how long the run's end waits for the workers to end its task hosts
+SCAN_SECONDS = 1.0    # how often the futures of placed attempts are checked for a Dask task that failed
+RELEASE_BATCH = 64    # the futures of ended attempts are released this many at once...
+RELEASE_SECONDS = 0.5  # ...or once the oldest has waited this long
 
 
 @dataclass
@@ -94,6 +103,9 @@ class DaskExecutor:
         self.pending: deque[Attempt] = deque()
         self.ended: list[Finished] = []          # attempts that ended without a Dask outcome (stopped, lost)
         self.waiting_noted: set[str] = set()
+        self.ended_futures: list[Any] = []       # futures of ended attempts, released together (_release_futures)
+        self.release_due = 0.0                   # when those must go at the latest (monotonic)
+        self.next_scan = _now() + SCAN_SECONDS
 
     def __len__(self) -> int:
         return len(self.attempts)
@@ -119,7 +131,7 @@ class DaskExecutor:
             self._post((message["action"], message.get("worker")))
 
     def _on_future_done(self, key: str, dispatch: int, future: Any) -> None:
-        self._post(("future", key, dispatch))
+        self._post(("future", key, dispatch))  # a large outcome's future: its result is fetched in `wait`
 
     # -- submitting ---------------------------------------------------------------------------------------
     def submit(self, spec: TaskSpec) -> str:
@@ -215,7 +227,6 @@ class DaskExecutor:
                 allow_other_workers=False, resources=dict(need) or None, retries=0)
             for attempt, future in zip(attempts, futures):
                 attempt.future = future
-                future.add_done_callback(partial(self._on_future_done, attempt.key, attempt.dispatches))
 
     def _dask_key(self, attempt: Attempt) -> str:
         spec = attempt.spec
@@ -230,14 +241,21 @@ class DaskExecutor:
             signalled = self._drain_wakeups()
             self._dispatch()
             ended = self._handle_inbox()
+            ended += self._scan_futures()
             ended += self.ended
             self.ended = []
+            self._release_futures()
             if ended:
                 yield from ended
                 return
-            remaining = None if deadline is None else deadline - _now()
+            now = _now()
+            remaining = None if deadline is None else deadline - now
             if signalled or (remaining is not None and remaining <= 0):
                 return
+            due = [self.next_scan - now] if self.attempts else []
+            due += [self.release_due - now] if self.ended_futures else []
+            if due:
+                remaining = max(0.0, min(due if remaining is None else [remaining, *due]))
             select.select([self.read_fd], [], [], remaining)  # the client's wake-up byte, or a signal's
 
     def _drain_wakeups(self) -> bool:
@@ -271,6 +289,10 @@ class DaskExecutor:
                 attempt = self.attempts.get(item[2])
                 if attempt is not None and attempt.worker == item[3]:
                     ended.append(self._finish(attempt, pickle.loads(item[4])))
+            elif kind == "result":  # a large outcome: fetched from its future once the client knows it ended
+                attempt = self.attempts.get(item[2])
+                if attempt is not None and attempt.worker == item[3] and attempt.future is not None:
+                    attempt.future.add_done_callback(partial(self._on_future_done, attempt.key, attempt.dispatches))
             elif kind == "future":
                 finished = self._future_done(item[1], item[2])
                 if finished is not None:
@@ -286,6 +308,21 @@ class DaskExecutor:
         for attempt in self.attempts.values():
             if attempt.started and attempt.output is not None:
                 yield attempt.spec, attempt.started_at, attempt.output
+
+    def _scan_futures(self) -> list[Finished]:
+        """Every SCAN_SECONDS: the attempts whose Dask task ended without their outcome (failed, cancelled)."""
+        if _now() < self.next_scan:
+            return []
+        self.next_scan = _now() + SCAN_SECONDS
+        ended = [(a.key, a.dispatches) for a in self.attempts.values() if a.future is not None and a.future.done()]
+        if not ended:
+            return []
+        finished = self._handle_inbox()  # what the workers said before those tasks ended has arrived by now
+        for key, dispatch in ended:
+            attempt = self.attempts.get(key)
+            if attempt is not None and attempt.future is not None:  # (a large outcome's "result" event may be late)
+                finished += filter(None, [self._future_done(key, dispatch)])
+        return finished
 
     def _future_done(self, key: str, dispatch: int) -> Finished | None:
         """A Dask task ended: its outcome if it did not come as an event (large), or why the Dask task failed."""
@@ -338,7 +375,16 @@ class DaskExecutor:
     def _release(self, attempt: Attempt) -> None:
         self.attempts.pop(attempt.key, None)
         self.placement.give_back(attempt.worker, attempt.need)
-        attempt.future = None  # the client releases the task's result on the scheduler
+        if attempt.future is not None:
+            if not self.ended_futures:
+                self.release_due = _now() + RELEASE_SECONDS
+            self.ended_futures.append(attempt.future)
+            attempt.future = None
+
+    def _release_futures(self, now: bool = False) -> None:
+        """Let go of ended attempts' futures (the client then releases their tasks on the scheduler), together."""
+        if self.ended_futures and (now or len(self.ended_futures) >= RELEASE_BATCH or _now() >= self.release_due):
+            self.ended_futures = []
 
     # -- stopping -------------------------------------------------------------------------------------------
     def stop(self, handle: str, force: bool = True) -> None:
@@ -370,6 +416,7 @@ class DaskExecutor:
 
     def close(self) -> None:
         """End the run's task hosts on every worker, disconnect, give back the signal wake-up."""
+        self._release_futures(now=True)
         shutdown = threading.Thread(target=self._shut_hosts, daemon=True)
         shutdown.start()
         shutdown.join(CLOSE_SECONDS)  # an unresponsive worker must not hold the run's end: its host ends when idle

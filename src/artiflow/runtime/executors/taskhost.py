@@ -271,7 +271,7 @@ async def run_attempt(setup: HostSetup, key: str, ident: Ident, spec_bytes: byte
     """The Dask task of one attempt (`dask_key`: its key): run it in the run's task host on this worker.
 
     A small outcome goes to the driver as an event (no round trip to fetch it) and the task returns
-    None; a large one (much output) is the task's result.
+    None; a large one (much output) is the task's result, announced by a "result" event.
     """
     import pickle
 
@@ -281,6 +281,7 @@ async def run_attempt(setup: HostSetup, key: str, ident: Ident, spec_bytes: byte
     outcome = await _hosting(setup.token, worker).run(setup, key, tuple(ident), spec_bytes, dask_key)
     data = pickle.dumps(outcome, protocol=5)
     if len(data) > OUTCOME_EVENT_BYTES:
+        worker.log_event(TOPIC, ["result", setup.token, key, worker.address])
         return outcome
     worker.log_event(TOPIC, ["outcome", setup.token, key, worker.address, data])
     return None
