@@ -726,6 +726,27 @@ def test_a_killed_runner_leaves_no_task_running_on_the_workers(on_dask, af_home)
     assert gone_within(task_pid, 20)  # Dask dropped the dead client's tasks; the worker killed the running one
 
 
+
+def test_a_scheduler_that_dies_mid_run_fails_the_run_with_the_reason(on_s3, endpoint, af_home, monkeypatch):
+    with dask_cluster(worker_env(endpoint), nworkers=1, nthreads=1) as own:  # its own: this one's scheduler dies
+        monkeypatch.setenv("ARTIFLOW_DASK_SCHEDULER", own.address)
+        path = flow_file(af_home, SLEEPER)
+        proc = subprocess.Popen([sys.executable, str(path), "run", "--executor", "dask"], stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": str(REPO / "src")})
+        try:
+            read_line_matching(proc, r"sleeping in process (\d+)$")
+            os.killpg(own.scheduler.pid, signal.SIGKILL)
+            stdout, stderr = proc.communicate(timeout=90)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+    assert proc.returncode != 0
+    assert f"Dask cancelled the task on {own.address.rsplit(':', 1)[0]}" in stderr, stderr
+    assert f"the connection to the scheduler at {own.address} was lost" in stderr, stderr
+    assert "Traceback" not in stderr, stderr
+    task = latest("SleepFlow")["start"].task
+    assert task.attempts[0].status == "failed"
+
 # -- a worker killed mid-task (last: the cluster restarts that worker) -----------------------------------------
 KILLED = """
 import os, time

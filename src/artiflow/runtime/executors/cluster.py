@@ -11,9 +11,11 @@ reserved with Dask worker resources (CPU, MEMORY in bytes, GPU), which the worke
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Any, Iterable, Iterator
 
 from ...decorators import cluster_resources
 from ...exceptions import ConfigError
@@ -68,11 +70,28 @@ def connect(address: str) -> Any:
 def disconnect(address: str) -> None:
     """Close this process's client of `address` (at the end of a run), quickly and quietly."""
     client = _clients.pop(address, None)
-    if client is not None:
+    if client is None:
+        return
+    with quiet_dask():
         try:
             client.close(timeout=2)
         except Exception:  # noqa: BLE001 - the process is about to end; a slow goodbye changes nothing
             pass
+
+
+@contextlib.contextmanager
+def quiet_dask() -> Iterator[None]:
+    """Mute Dask's logs for a moment: a client still trying to reach a lost scheduler logs each call it gives up."""
+    logs = [log for name, log in logging.root.manager.loggerDict.items()
+            if isinstance(log, logging.Logger) and (name == "distributed" or name.startswith("distributed."))]
+    levels = [log.level for log in logs]  # (distributed.client has a level and a handler of its own)
+    for log in logs:
+        log.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        for log, level in zip(logs, levels):
+            log.setLevel(level)
 
 
 def _python() -> str:

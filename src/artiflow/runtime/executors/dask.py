@@ -417,9 +417,10 @@ class DaskExecutor:
     def close(self) -> None:
         """End the run's task hosts on every worker, disconnect, give back the signal wake-up."""
         self._release_futures(now=True)
-        shutdown = threading.Thread(target=self._shut_hosts, daemon=True)
-        shutdown.start()
-        shutdown.join(CLOSE_SECONDS)  # an unresponsive worker must not hold the run's end: its host ends when idle
+        if self.client.status == "running":  # (a lost scheduler: the hosts end when idle, no one can reach them)
+            shutdown = threading.Thread(target=self._shut_hosts, daemon=True)
+            shutdown.start()
+            shutdown.join(CLOSE_SECONDS)  # an unresponsive worker must not hold the run's end: its host ends when idle
         with self.wake_lock:
             self.wake_fds = []
         if self.previous_wakeup is not None:
