@@ -166,6 +166,50 @@ def test_a_task_with_much_output_comes_back_whole(on_dask, af_home):
     assert run["end"].task.stdout == "quiet\n"
 
 
+
+SHORT = """
+from artiflow import FlowSpec, step
+
+class ShortFlow(FlowSpec):
+    @step
+    def start(self):
+        self.items = list(range(60))
+        self.next(self.work, foreach="items")
+
+    @step
+    def work(self):
+        self.value = self.input * 3
+        print("item", self.input)
+        self.next(self.join)
+
+    @step
+    def join(self, inputs):
+        self.values = sorted(i.value for i in inputs)
+        self.next(self.end)
+
+    @step
+    def end(self):
+        pass
+
+if __name__ == "__main__":
+    ShortFlow()
+"""
+
+
+def test_short_tasks_share_dask_tasks_and_each_keeps_its_own_outcome_and_log(on_dask, af_home):
+    from distributed import get_task_stream
+
+    with on_dask.client() as client, get_task_stream(client=client) as stream:
+        ok(run_flow(flow_file(af_home, SHORT), "run", "--executor", "dask"))
+        client.wait_for_workers(2)  # (the stream's records reach this client with the next message)
+    keys = [record["key"] for record in stream.data if "-work-" in str(record["key"])]
+    assert 0 < len(keys) < 60 and any("-and-" in str(key) for key in keys), keys  # some ran several attempts
+    run = latest("ShortFlow")
+    assert run.successful and run["join"].task.data.values == [3 * i for i in range(60)]
+    for task in run["work"]:
+        assert task.stdout == f"item {task.data.value // 3}\n"
+        assert [a.status for a in task.attempts] == ["succeeded"]
+
 # -- retries, @catch, @timeout ---------------------------------------------------------------------------
 FAULTS = """
 import signal, time

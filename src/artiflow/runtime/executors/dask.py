@@ -1,8 +1,11 @@
-"""The Dask executor: each attempt is one Dask task, run on a worker as it would run locally.
+"""The Dask executor: attempts run on Dask workers as they would locally, each in a Dask task (short ones, several).
 
-Driver side. Each attempt is submitted as its own Dask task (a unique key, `pure=False`, no Dask
-retries), pinned to a worker the driver picks (cluster.py), running `taskhost.run_attempt` there:
-the run's task host on that worker forks the task with the flow's code already loaded. The worker
+Driver side. Attempts are submitted as Dask tasks (unique keys, `pure=False`, no Dask retries), pinned
+to a worker the driver picks (cluster.py), running `taskhost.run_attempts` there: the run's task host
+on that worker forks each task with the flow's code already loaded. An attempt is a Dask task of its
+own, except that short ones (of a step whose attempts so far took under SHORT_SECONDS) placed on a
+worker together go as one Dask task per thread of it, run one after another, up to BATCH_SECONDS of
+them: Dask's own cost per task is most of what a short attempt costs the cluster. The worker
 sends Dask events on one topic: "start" when the attempt is handed to the host, its output lines, and
 its outcome (a small one; for a large one, "result": it comes back as the task's result). The client's
 thread only queues what arrives and wakes `wait`, which does everything else in the scheduler's thread.
@@ -40,7 +43,7 @@ from ..spec import TaskSpec
 from .base import Finished, OutputCallback, RunInfo
 from .cluster import Placement, connect, disconnect, enforced, step_requests, wait_for_a_worker, worker_infos
 from .hostproc import HostSetup
-from .taskhost import TOPIC, Outcome, run_attempt, shutdown_run, stop_attempts
+from .taskhost import TOPIC, Outcome, run_attempts, shutdown_run, stop_attempts
 
 NO_ADDRESS = ("--executor dask needs the address of a Dask scheduler: --dask-scheduler tcp://HOST:PORT, or "
               "ARTIFLOW_DASK_SCHEDULER=tcp://HOST:PORT (start one with `dask scheduler`, and workers with "
@@ -50,6 +53,8 @@ CLOSE_SECONDS = 5.0   # how long the run's end waits for the workers to end its 
 SCAN_SECONDS = 1.0    # how often the futures of placed attempts are checked for a Dask task that failed
 RELEASE_BATCH = 64    # the futures of ended attempts are released this many at once...
 RELEASE_SECONDS = 0.5  # ...or once the oldest has waited this long
+SHORT_SECONDS = 0.25   # a step whose attempts took less (a running mean) has its attempts batched...
+BATCH_SECONDS = 0.5    # ...as many in one Dask task as should run in this long
 
 
 @dataclass
@@ -106,6 +111,7 @@ class DaskExecutor:
         self.ended_futures: list[Any] = []       # futures of ended attempts, released together (_release_futures)
         self.release_due = 0.0                   # when those must go at the latest (monotonic)
         self.next_scan = _now() + SCAN_SECONDS
+        self.durations: dict[str, float] = {}    # step → running mean of its attempts' durations here (s)
 
     def __len__(self) -> int:
         return len(self.attempts)
@@ -212,7 +218,8 @@ class DaskExecutor:
                                                f"connected now).")
 
     def _send(self, placed: list[tuple[Attempt, str]]) -> None:
-        """Submit the placed attempts, one `Client.map` per worker and need (one message to the scheduler each)."""
+        """Submit the placed attempts: one `Client.map` per worker and need (one message to the scheduler each), of
+        a Dask task per attempt, or per batch of short ones (`_batches`)."""
         groups: dict[tuple, list[Attempt]] = {}
         for attempt, worker in placed:
             attempt.worker = worker
@@ -220,18 +227,38 @@ class DaskExecutor:
             attempt.started = False
             groups.setdefault((worker, tuple(sorted(attempt.need.items()))), []).append(attempt)
         for (worker, need), attempts in groups.items():
-            keys = [self._dask_key(a) for a in attempts]
-            futures = self.client.map(
-                run_attempt, [self.setup] * len(attempts), [a.key for a in attempts], [a.ident for a in attempts],
-                [a.spec_bytes for a in attempts], keys, key=keys, pure=False, workers=[worker],
-                allow_other_workers=False, resources=dict(need) or None, retries=0)
-            for attempt, future in zip(attempts, futures):
-                attempt.future = future
+            batches = self._batches(worker, attempts)
+            keys = [self._dask_key(batch) for batch in batches]
+            items = [[(a.key, a.ident, a.spec_bytes) for a in batch] for batch in batches]
+            futures = self.client.map(run_attempts, [self.setup] * len(batches), items, keys, key=keys, pure=False,
+                                      workers=[worker], allow_other_workers=False, resources=dict(need) or None,
+                                      retries=0)
+            for batch, future in zip(batches, futures):
+                for attempt in batch:
+                    attempt.future = future
 
-    def _dask_key(self, attempt: Attempt) -> str:
-        spec = attempt.spec
-        return (f"artiflow-{spec.flow_name}-{spec.run_id}-{spec.step}-{spec.task_id}-{spec.attempt}-"
-                f"{self.token[:8]}-{attempt.dispatches}")
+    def _batches(self, worker: str, attempts: list[Attempt]) -> list[list[Attempt]]:
+        """The attempts as Dask tasks: each alone, but a short step's in at most one batch per thread of the worker."""
+        slots = self.placement.workers.get(worker)
+        threads = slots.nthreads if slots is not None else 1
+        batches: list[list[Attempt]] = []
+        short: dict[str, list[Attempt]] = {}
+        for attempt in attempts:
+            took = self.durations.get(attempt.spec.step)
+            if attempt.spec.parallel is None and took is not None and took < SHORT_SECONDS:
+                short.setdefault(attempt.spec.step, []).append(attempt)
+            else:
+                batches.append([attempt])
+        for step, group in short.items():
+            size = min(-(-len(group) // threads), max(1, int(BATCH_SECONDS / max(self.durations[step], 1e-3))))
+            batches += [group[i:i + size] for i in range(0, len(group), size)]
+        return batches
+
+    def _dask_key(self, batch: list[Attempt]) -> str:
+        spec = batch[0].spec
+        more = f"-and-{len(batch) - 1}" if len(batch) > 1 else ""
+        return (f"artiflow-{spec.flow_name}-{spec.run_id}-{spec.step}-{spec.task_id}-{spec.attempt}{more}-"
+                f"{self.token[:8]}-{batch[0].dispatches}")
 
     # -- waiting --------------------------------------------------------------------------------------------
     def wait(self, timeout: float | None = None) -> Iterator[Finished]:
@@ -331,7 +358,7 @@ class DaskExecutor:
             return None  # reported already (its outcome came as an event), or its worker left and it waits again
         future = attempt.future
         if future.status == "finished":
-            outcome = future.result()
+            outcome = (future.result() or {}).get(attempt.key)  # the batch's large outcomes, by attempt
             if isinstance(outcome, Outcome):
                 return self._finish(attempt, outcome)
             return self._end(attempt, f"the Dask task on {attempt.worker} ended, but its result never came back")
@@ -359,10 +386,17 @@ class DaskExecutor:
 
     def _finish(self, attempt: Attempt, outcome: Outcome) -> Finished:
         result = pickle.loads(outcome.result) if outcome.result is not None else None
+        if attempt.started:
+            self._note_duration(attempt.spec.step, time.monotonic() - attempt.started_at)
         death = f"{outcome.death} (on the Dask worker {outcome.worker})" if result is None and outcome.death else ""
         spilled = pickle.loads(outcome.metrics) if result is None and outcome.metrics else ()
         self._release(attempt)
         return Finished(attempt.spec, result, outcome.stdout, outcome.stderr, death, spilled)
+
+    def _note_duration(self, step: str, took: float) -> None:
+        """Keep a running mean of how long the step's attempts take (from their start events to their outcomes)."""
+        mean = self.durations.get(step)
+        self.durations[step] = took if mean is None else 0.8 * mean + 0.2 * took
 
     def _end(self, attempt: Attempt, why: str) -> Finished:
         self._release(attempt)

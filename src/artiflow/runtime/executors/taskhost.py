@@ -1,8 +1,8 @@
 """The worker side of the Dask executor: the function each Dask task runs, and the task hosts it talks to.
 
-`run_attempt` hands the attempt to the run's task host on this worker process (hostproc.py; started
-by the run's first attempt here, then reused), forwards the task's output lines to the driver as
-Dask events, and returns the attempt's Outcome when it ends. It is a coroutine, which Dask runs on
+`run_attempts` hands the attempts of its batch, one after another, to the run's task host on this
+worker process (hostproc.py; started by the run's first attempt here, then reused), and forwards each
+one's start, output lines and outcome to the driver as Dask events. It is a coroutine, which Dask runs on
 the worker's event loop: waiting for a task holds no thread (Dask's profiler samples every thread
 running a task, every 10 ms, which costs more than the rest of an attempt's handling here).
 Anything that blocks (starting a host) runs in a thread. `stop_attempts` and `shutdown_run` are
@@ -267,24 +267,38 @@ def _hosting(token: str, worker: Any) -> RunHosting:
 
 
 # -- what the driver calls on workers ------------------------------------------------------------------
-async def run_attempt(setup: HostSetup, key: str, ident: Ident, spec_bytes: bytes, dask_key: str) -> Outcome | None:
-    """The Dask task of one attempt (`dask_key`: its key): run it in the run's task host on this worker.
+async def run_attempts(setup: HostSetup, batch: list, dask_key: str) -> dict[str, Outcome] | None:
+    """The Dask task (`dask_key`: its key) of attempts placed on this worker together: run them one after another.
 
-    A small outcome goes to the driver as an event (no round trip to fetch it) and the task returns
-    None; a large one (much output) is the task's result, announced by a "result" event.
+    Each runs in the run's task host here. A small outcome goes to the driver as an event (no round trip
+    to fetch it); large ones (much output) are the task's result, by attempt key, each announced by a
+    "result" event. A batch holds one of the worker's threads, as one attempt would: the short attempts of
+    a fan-out share Dask's own cost per task, which is most of what such an attempt costs the cluster.
     """
     import pickle
 
     from distributed import get_worker
 
     worker = get_worker()
-    outcome = await _hosting(setup.token, worker).run(setup, key, tuple(ident), spec_bytes, dask_key)
-    data = pickle.dumps(outcome, protocol=5)
-    if len(data) > OUTCOME_EVENT_BYTES:
-        worker.log_event(TOPIC, ["result", setup.token, key, worker.address])
-        return outcome
-    worker.log_event(TOPIC, ["outcome", setup.token, key, worker.address, data])
-    return None
+    hosting = _hosting(setup.token, worker)
+    large: dict[str, Outcome] = {}
+    for key, ident, spec_bytes in batch:
+        if _unwanted(worker, dask_key):  # the driver cancelled the batch, or went away: the rest never starts
+            outcome = Outcome.died(worker.address, "the task was stopped before it started")
+        else:
+            outcome = await hosting.run(setup, key, tuple(ident), spec_bytes, dask_key)
+        data = pickle.dumps(outcome, protocol=5)
+        if len(data) > OUTCOME_EVENT_BYTES:
+            large[key] = outcome
+            worker.log_event(TOPIC, ["result", setup.token, key, worker.address])
+        else:
+            worker.log_event(TOPIC, ["outcome", setup.token, key, worker.address, data])
+    return large or None
+
+
+def _unwanted(worker: Any, dask_key: str) -> bool:
+    task = worker.state.tasks.get(dask_key)
+    return task is None or task.state in GONE_STATES
 
 
 def stop_attempts(token: str, stops: list, dask_worker: Any = None) -> None:
