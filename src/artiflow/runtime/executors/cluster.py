@@ -21,8 +21,8 @@ from ...decorators import cluster_resources
 from ...exceptions import ConfigError
 
 CONNECT_TIMEOUT_SECONDS = 10.0   # ARTIFLOW_DASK_TIMEOUT overrides it
-QUEUE_FACTOR = 3                 # attempts placed on a worker per thread (one running, the next ones waiting)
-REFILL_FACTOR = 2                # a worker is refilled when this many attempts per thread have left it
+QUEUE_FACTOR = 4                 # attempts placed on a worker per thread (one running, the next ones waiting)
+REFILL_FACTOR = 3                # a worker is refilled when this many attempts per thread have left it
 DASK_NAMES = {"cpu": "CPU", "memory": "MEMORY", "gpu": "GPU"}
 MB = 1 << 20                     # @resources(memory=...) is in MB (MiB, as Metaflow's); Dask's MEMORY in bytes
 INSTALL_HINT = "pip install 'artiflow[dask]'"
