@@ -778,12 +778,13 @@ def test_a_scheduler_that_dies_mid_run_fails_the_run_with_the_reason(on_s3, endp
         proc = subprocess.Popen([sys.executable, str(path), "run", "--executor", "dask"], stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": str(REPO / "src")})
         try:
-            read_line_matching(proc, r"sleeping in process (\d+)$")
+            task_pid = int(read_line_matching(proc, r"sleeping in process (\d+)$").group(1))
             os.killpg(own.scheduler.pid, signal.SIGKILL)
             stdout, stderr = proc.communicate(timeout=90)
         finally:
             if proc.poll() is None:
                 proc.kill()
+        assert gone_within(task_pid, 60)  # the worker lost its scheduler and ended; its host killed the task
     assert proc.returncode != 0
     assert f"Dask cancelled the task on {own.address.rsplit(':', 1)[0]}" in stderr, stderr
     assert f"the connection to the scheduler at {own.address} was lost" in stderr, stderr
