@@ -213,7 +213,7 @@ class Host:
 
         self.requests = requests
         self.replies = replies
-        self.executor = LocalExecutor(work, self._output)
+        self.executor = LocalExecutor(work, self._output, result_bytes=True)  # passed on as pickled
         self.inbox: queue.SimpleQueue = queue.SimpleQueue()
         self.pids: dict[tuple[int, int], int] = {}   # (task id, attempt) → the task's process
         self.updated: dict[tuple[int, int, str], float] = {}  # when each stream's last update was sent
@@ -292,7 +292,7 @@ class Host:
         for stream in ("stdout", "stderr"):
             self.updated.pop((*ident, stream), None)
         self._send_lines()  # its last lines before its end
-        result = pickle.dumps(finished.result, protocol=5) if finished.result is not None else None
+        result = finished.result  # the task's own pickle of its TaskResult (result_bytes), or None
         spilled = pickle.dumps(finished.metrics, protocol=5) if finished.metrics else None
         self._send(("done", ident, result, _bytes(finished.stdout), _bytes(finished.stderr), finished.death, spilled))
 

@@ -15,7 +15,7 @@ import signal
 import sys
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Iterator, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 from ..output import LineView, Spool
 from ..spec import TaskResult, TaskSpec
@@ -129,8 +129,10 @@ def _serve_forked_tasks(work: Callable[[TaskSpec], TaskResult]) -> Callable[[], 
 class LocalExecutor:
     """Runs tasks in forked child processes; `wait` yields them as they finish."""
 
-    def __init__(self, work: Callable[[TaskSpec], TaskResult], on_output: OutputCallback) -> None:
+    def __init__(self, work: Callable[[TaskSpec], TaskResult], on_output: OutputCallback,
+                 result_bytes: bool = False) -> None:
         self.work = work
+        self.result_bytes = result_bytes  # Finished.result as the task pickled it (a task host passes it on whole)
         self.on_output = on_output
         self.selector = selectors.DefaultSelector()
         self.running: dict[int, Running] = {}
@@ -307,16 +309,22 @@ class LocalExecutor:
             self.waiting.discard(stream.view)
             stream.view.close()
         del self.running[task.pid]
-        result = None
-        if task.result:
-            try:
-                result = pickle.loads(task.result)
-            except Exception:
-                result = None
+        result = self._result(task, status)
         spilled = _spilled_points(task.spec) if result is None else ()  # a result carries every point itself
         _remove_spill(task.spec)
         return Finished(task.spec, result, task.streams["stdout"].spool, task.streams["stderr"].spool,
                         "" if result is not None else death_reason(status), spilled)
+
+    def _result(self, task: Running, status: int) -> Any:
+        """The task's TaskResult (or its pickle, with result_bytes); None if it reported none, or died writing it."""
+        if not task.result:
+            return None
+        if self.result_bytes:  # a task that exited 0 wrote all of it (one that failed to exits 70)
+            return bytes(task.result) if os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0 else None
+        try:
+            return pickle.loads(task.result)
+        except Exception:
+            return None
 
     def _spill_path(self, spec: TaskSpec) -> str:
         """The file this attempt appends its metric points to as it runs: they outlive it if it is killed."""
