@@ -325,6 +325,7 @@ class DaskExecutor:
                 if finished is not None:
                     ended.append(finished)
             elif kind == "remove-worker":
+                self._release_futures(now=True)  # the scheduler would run again a held task whose result it lost
                 ended += self._worker_lost(item[1])
             elif kind == "add-worker":
                 self.placement.update(worker_infos(self.client))
