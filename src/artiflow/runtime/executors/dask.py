@@ -43,7 +43,7 @@ from ..spec import TaskSpec
 from .base import Finished, OutputCallback, RunInfo
 from .cluster import Placement, connect, disconnect, enforced, step_requests, wait_for_a_worker, worker_infos
 from .hostproc import HostSetup
-from .taskhost import TOPIC, Outcome, run_attempts, shutdown_run, stop_attempts
+from .taskhost import STOPPED_EARLY, TOPIC, Outcome, run_attempts, shutdown_run, stop_attempts
 
 NO_ADDRESS = ("--executor dask needs the address of a Dask scheduler: --dask-scheduler tcp://HOST:PORT, or "
               "ARTIFLOW_DASK_SCHEDULER=tcp://HOST:PORT (start one with `dask scheduler`, and workers with "
@@ -108,7 +108,7 @@ class DaskExecutor:
         self.pending: deque[Attempt] = deque()
         self.ended: list[Finished] = []          # attempts that ended without a Dask outcome (stopped, lost)
         self.waiting_noted: set[str] = set()
-        self.ended_futures: list[Any] = []       # futures of ended attempts, released together (_release_futures)
+        self.ended_futures: dict[str, Any] = {}  # Dask key → future of ended attempts, released together
         self.release_due = 0.0                   # when those must go at the latest (monotonic)
         self.next_scan = _now() + SCAN_SECONDS
         self.durations: dict[str, float] = {}    # step → running mean of its attempts' durations here (s)
@@ -413,13 +413,13 @@ class DaskExecutor:
         if attempt.future is not None:
             if not self.ended_futures:
                 self.release_due = _now() + RELEASE_SECONDS
-            self.ended_futures.append(attempt.future)
+            self.ended_futures[attempt.future.key] = attempt.future  # (once for a batch's several attempts)
             attempt.future = None
 
     def _release_futures(self, now: bool = False) -> None:
         """Let go of ended attempts' futures (the client then releases their tasks on the scheduler), together."""
         if self.ended_futures and (now or len(self.ended_futures) >= RELEASE_BATCH or _now() >= self.release_due):
-            self.ended_futures = []
+            self.ended_futures = {}
 
     # -- stopping -------------------------------------------------------------------------------------------
     def stop(self, handle: str, force: bool = True) -> None:
@@ -437,7 +437,7 @@ class DaskExecutor:
             if attempt.worker is None:
                 if attempt in self.pending:
                     self.pending.remove(attempt)
-                self._end_unplaced(attempt, "the task was stopped before it started")
+                self._end_unplaced(attempt, STOPPED_EARLY)
             else:
                 by_worker.setdefault(attempt.worker, []).append((attempt.ident, force))
         for worker, stops in by_worker.items():  # in a thread: a round trip to the worker must not hold the loop

@@ -28,6 +28,7 @@ TOPIC = "artiflow"  # one Dask event topic for every run (the scheduler keeps a 
 OUTCOME_EVENT_BYTES = 32 << 10  # an outcome up to this size goes back as an event, a larger one as the result
 CANCEL_CHECK_SECONDS = 1.0      # how often a waiting attempt checks that Dask still wants it (its driver is alive)
 GONE_STATES = frozenset({"cancelled", "released", "forgotten"})
+STOPPED_EARLY = "the task was stopped before it started"
 Ident = tuple  # (task id, attempt): an attempt within its run
 
 
@@ -182,7 +183,7 @@ class RunHosting:
     async def run(self, setup: HostSetup, key: str, ident: Ident, spec_bytes: bytes, dask_key: str) -> Outcome:
         address = self.worker.address
         if self._stopped_early(ident):
-            return Outcome.died(address, "the task was stopped before it started")
+            return Outcome.died(address, STOPPED_EARLY)
         loop = asyncio.get_running_loop()
         try:
             host = self.host or await loop.run_in_executor(None, self._host, setup)  # a start blocks: not here
@@ -192,7 +193,7 @@ class RunHosting:
         with self.state_lock:
             if ident in self.stopped:
                 self.stopped.discard(ident)
-                return Outcome.died(address, "the task was stopped before it started")
+                return Outcome.died(address, STOPPED_EARLY)
             self.worker.log_event(TOPIC, ["start", self.token, key, address])  # before any user code runs
             if not host.start(ident, waiter, spec_bytes):
                 return Outcome.died(address, f"the task host process on the Dask worker {address} ended before "
@@ -213,8 +214,7 @@ class RunHosting:
             try:
                 return await asyncio.wait_for(asyncio.shield(waiter.future), CANCEL_CHECK_SECONDS)
             except asyncio.TimeoutError:
-                task = self.worker.state.tasks.get(dask_key)
-                if not killed and (task is None or task.state in GONE_STATES):
+                if not killed and _unwanted(self.worker, dask_key):
                     killed = True
                     self.stop(ident, force=True)
 
@@ -284,7 +284,7 @@ async def run_attempts(setup: HostSetup, batch: list, dask_key: str) -> dict[str
     large: dict[str, Outcome] = {}
     for key, ident, spec_bytes in batch:
         if _unwanted(worker, dask_key):  # the driver cancelled the batch, or went away: the rest never starts
-            outcome = Outcome.died(worker.address, "the task was stopped before it started")
+            outcome = Outcome.died(worker.address, STOPPED_EARLY)
         else:
             outcome = await hosting.run(setup, key, tuple(ident), spec_bytes, dask_key)
         data = pickle.dumps(outcome, protocol=5)
@@ -297,6 +297,7 @@ async def run_attempts(setup: HostSetup, batch: list, dask_key: str) -> dict[str
 
 
 def _unwanted(worker: Any, dask_key: str) -> bool:
+    """Whether Dask no longer wants the task `dask_key` on this worker (its driver cancelled it, or went away)."""
     task = worker.state.tasks.get(dask_key)
     return task is None or task.state in GONE_STATES
 
