@@ -7,7 +7,8 @@ own, except that short ones (of a step whose attempts so far took under SHORT_SE
 worker together go as one Dask task per thread of it, run one after another, up to BATCH_SECONDS of
 them: Dask's own cost per task is most of what a short attempt costs the cluster. The worker
 sends Dask events on one topic: "start" when the attempt is handed to the host, its output lines, and
-its outcome (a small one; for a large one, "result": it comes back as the task's result). The client's
+its outcome (a small one; for a large one, "result": it comes back as the task's result), those of one
+turn of the worker's event loop in one Dask event (taskhost.RunHosting.emit). The client's
 thread only queues what arrives and wakes `wait`, which does everything else in the scheduler's thread.
 
 Dask's own messages are most of a small task's cost, and each stream sends at most one batch per few
@@ -117,8 +118,9 @@ class DaskExecutor:
         return len(self.attempts)
 
     # -- the client's thread: only queue and wake -------------------------------------------------------
-    def _post(self, item: tuple) -> None:
-        self.inbox.put(item)
+    def _post(self, *items: tuple) -> None:
+        for item in items:
+            self.inbox.put(item)
         with self.wake_lock:  # never a write to a descriptor `close` has given back
             for fd in self.wake_fds:
                 try:
@@ -127,9 +129,9 @@ class DaskExecutor:
                     pass
 
     def _on_task_event(self, event: tuple) -> None:
-        message = event[1]
+        message = event[1]  # ["events", run token, [[kind, attempt key, ...], ...]] (taskhost.RunHosting.emit)
         if isinstance(message, (list, tuple)) and len(message) > 2 and message[1] == self.token:
-            self._post(tuple(message))
+            self._post(*(tuple(item) for item in message[2]))
 
     def _on_cluster_event(self, event: tuple) -> None:
         message = event[1]
@@ -304,21 +306,21 @@ class DaskExecutor:
                 return ended
             kind = item[0]
             if kind == "lines":
-                attempt = self.attempts.get(item[2])
-                for stream, text, update in item[3] if attempt is not None else ():
+                attempt = self.attempts.get(item[1])
+                for stream, text, update in item[2] if attempt is not None else ():
                     self.on_output(attempt.spec, stream, text, bool(update))
                     _keep_line(attempt, stream, text, bool(update))
             elif kind == "start":
-                attempt = self.attempts.get(item[2])
-                if attempt is not None and attempt.worker == item[3]:
+                attempt = self.attempts.get(item[1])
+                if attempt is not None and attempt.worker == item[2]:
                     attempt.started, attempt.started_at = True, time.monotonic()
             elif kind == "outcome":
-                attempt = self.attempts.get(item[2])
-                if attempt is not None and attempt.worker == item[3]:
-                    ended.append(self._finish(attempt, pickle.loads(item[4])))
+                attempt = self.attempts.get(item[1])
+                if attempt is not None and attempt.worker == item[2]:
+                    ended.append(self._finish(attempt, pickle.loads(item[3])))
             elif kind == "result":  # a large outcome: fetched from its future once the client knows it ended
-                attempt = self.attempts.get(item[2])
-                if attempt is not None and attempt.worker == item[3] and attempt.future is not None:
+                attempt = self.attempts.get(item[1])
+                if attempt is not None and attempt.worker == item[2] and attempt.future is not None:
                     attempt.future.add_done_callback(partial(self._on_future_done, attempt.key, attempt.dispatches))
             elif kind == "future":
                 finished = self._future_done(item[1], item[2])

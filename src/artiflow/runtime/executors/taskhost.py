@@ -2,7 +2,9 @@
 
 `run_attempts` hands the attempts of its batch, one after another, to the run's task host on this
 worker process (hostproc.py; started by the run's first attempt here, then reused), and forwards each
-one's start, output lines and outcome to the driver as Dask events. It is a coroutine, which Dask runs on
+one's start, output lines and outcome to the driver as Dask events: those that arise in one turn of the
+worker's event loop (an attempt's outcome and the next one's start) go as one, since each Dask event is
+a message through the scheduler, and messages are most of what a short attempt costs. It is a coroutine, which Dask runs on
 the worker's event loop: waiting for a task holds no thread (Dask's profiler samples every thread
 running a task, every 10 ms, which costs more than the rest of an attempt's handling here).
 Anything that blocks (starting a host) runs in a thread. `stop_attempts` and `shutdown_run` are
@@ -69,11 +71,10 @@ class Waiter:
 class HostProcess:
     """A running task host and the attempts it runs for this worker: requests in, lines and results out."""
 
-    def __init__(self, setup: HostSetup, worker: Any, on_exit: Any) -> None:
-        self.worker = worker
+    def __init__(self, setup: HostSetup, worker: Any, on_exit: Any, emit: Any) -> None:
         self.address = worker.address
-        self.token = setup.token
         self.on_exit = on_exit
+        self.emit = emit  # RunHosting.emit: an event for the driver
         self.lock = threading.Lock()  # the waiters, and whether the host has ended
         self.waiters: dict[Ident, Waiter] = {}
         self.ended = False
@@ -146,14 +147,14 @@ class HostProcess:
                                                      f"ended (exit code {code}) while the task ran"))
 
     def _forward_lines(self, lines: list) -> None:
-        """One Dask event per attempt for a batch of its output lines."""
+        """One event per attempt for a batch of its output lines."""
         by_key: dict[str, list] = {}
         for ident, stream, text, update in lines:
             waiter = self.waiters.get(ident)
             if waiter is not None:
                 by_key.setdefault(waiter.key, []).append([stream, text, update])
         for key, batch in by_key.items():
-            self.worker.log_event(TOPIC, ["lines", self.token, key, batch])
+            self.emit(["lines", key, batch])
 
     def close(self) -> None:
         """Ask the host to end (it kills its tasks); reaped by the reader thread, or here if it never started."""
@@ -179,6 +180,32 @@ class RunHosting:
         self.host: HostProcess | None = None
         self.failed: str | None = None       # why the host could not load the flow here (it will not, this run)
         self.stopped: set[Ident] = set()     # stop requests that came before their attempt did
+        self.loop: asyncio.AbstractEventLoop | None = None  # the worker's event loop, and its thread
+        self.loop_thread = 0
+        self.events_lock = threading.Lock()
+        self.events: list[list] = []         # events for the driver not sent yet (sent at the loop's next turn)
+
+    def attach(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Send events on this loop (the worker's: its Dask tasks run there, and this is called from one)."""
+        if self.loop is None:
+            self.loop, self.loop_thread = loop, threading.get_ident()
+
+    def emit(self, event: list) -> None:
+        """Queue an event for the driver ([kind, attempt key, ...]); those of one turn of the loop go as one."""
+        with self.events_lock:
+            self.events.append(event)
+            if len(self.events) > 1:
+                return  # its send is already due
+        if threading.get_ident() == self.loop_thread:
+            self.loop.call_soon(self._send_events)
+        else:
+            self.loop.call_soon_threadsafe(self._send_events)
+
+    def _send_events(self) -> None:
+        with self.events_lock:
+            events, self.events = self.events, []
+        if events:
+            self.worker.log_event(TOPIC, ["events", self.token, events])
 
     async def run(self, setup: HostSetup, key: str, ident: Ident, spec_bytes: bytes, dask_key: str) -> Outcome:
         address = self.worker.address
@@ -194,7 +221,7 @@ class RunHosting:
             if ident in self.stopped:
                 self.stopped.discard(ident)
                 return Outcome.died(address, STOPPED_EARLY)
-            self.worker.log_event(TOPIC, ["start", self.token, key, address])  # before any user code runs
+            self.emit(["start", key, address])  # before any user code runs
             if not host.start(ident, waiter, spec_bytes):
                 return Outcome.died(address, f"the task host process on the Dask worker {address} ended before "
                                              f"the task could start")
@@ -225,7 +252,7 @@ class RunHosting:
                 raise HostFailed(self.failed)
             if self.host is None:
                 try:
-                    self.host = HostProcess(setup, self.worker, self._host_ended)
+                    self.host = HostProcess(setup, self.worker, self._host_ended, self.emit)
                 except HostFailed as exc:
                     self.failed = str(exc)  # the same code and packages would fail the same way again
                     raise
@@ -281,6 +308,7 @@ async def run_attempts(setup: HostSetup, batch: list, dask_key: str) -> dict[str
 
     worker = get_worker()
     hosting = _hosting(setup.token, worker)
+    hosting.attach(asyncio.get_running_loop())
     large: dict[str, Outcome] = {}
     for key, ident, spec_bytes in batch:
         if _unwanted(worker, dask_key):  # the driver cancelled the batch, or went away: the rest never starts
@@ -290,9 +318,9 @@ async def run_attempts(setup: HostSetup, batch: list, dask_key: str) -> dict[str
         data = pickle.dumps(outcome, protocol=5)
         if len(data) > OUTCOME_EVENT_BYTES:
             large[key] = outcome
-            worker.log_event(TOPIC, ["result", setup.token, key, worker.address])
+            hosting.emit(["result", key, worker.address])
         else:
-            worker.log_event(TOPIC, ["outcome", setup.token, key, worker.address, data])
+            hosting.emit(["outcome", key, worker.address, data])
     return large or None
 
 
