@@ -16,8 +16,8 @@ benchmarks/flows/foreach.py (ForeachFlow, `--n N`: start, N trivial `work` tasks
 - metaflow     (with --against-metaflow PY) Metaflow's local run of the same flow, for the ratio.
 
 CPU seconds are sampled with psutil from every process of a run: the driver, the Dask scheduler,
-the worker processes and their task hosts (each `self` only), and the task processes (reaped by
-the hosts, or by the driver for the local executor), and the S3 broker processes that make the
+the worker processes and their task hosts with their fork servers (each `self` only), and the task
+processes (reaped by the fork servers, or by the driver for the local executor), and the S3 broker processes that make the
 tasks' small-blob requests (datastore/s3broker.py; shown apart, as "S3 broker CPU/task": it is the
 requests' cost, not the executor's). "executor CPU/task" is everything but the task and broker processes, less what the idle cluster burns anyway over the run's wall time (heartbeats,
 ticks, monitors: measured for 5 s before the runs), divided by the number of tasks: the executor's
@@ -52,6 +52,7 @@ from dask_cluster import dask_cluster  # noqa: E402  (the tests' cluster fixture
 from s3_server import CREDENTIALS, free_port, moto_server_command, s3_client  # noqa: E402
 
 BROKER_NAME = "artiflow-s3"  # the name the S3 broker process gives itself (datastore/s3broker.py)
+FORK_SERVER_NAME = "artiflow-forks"  # and a task host's fork server (runtime/executors/forkserver.py)
 
 FLOW = os.path.join(HERE, "flows", "foreach.py")
 PLUGIN = os.path.join(REPO, "tests", "plugin_store")
@@ -148,6 +149,11 @@ class CpuSampler:
                 self.role[proc.pid] = "s3 broker"
                 return "broker"
             parent = self.psutil.Process(proc.ppid())
+            if proc.name() == FORK_SERVER_NAME:  # a host's fork server forks and reaps the host's tasks
+                self.role[proc.pid] = "host"
+                self.kind[parent.pid] = "other"  # (the host reaps only its server, at the end: not tasks)
+                self.role[parent.pid] = "host"
+                return "reaper"
             if parent.pid == self.driver or self._is_host(parent):
                 return "task"
             if self._is_host(proc):

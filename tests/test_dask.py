@@ -388,8 +388,11 @@ from artiflow import FlowSpec, resources, step
 
 
 def worker_pid():
-    with open(f"/proc/{{os.getppid()}}/stat") as f:  # the task's parent is the task host, whose parent the worker
-        return int(f.read().rsplit(")", 1)[1].split()[1])
+    pid = os.getppid()  # the task host's fork server, under the host, under the Dask worker process
+    while "hostproc" in open(f"/proc/{{pid}}/cmdline").read():
+        with open(f"/proc/{{pid}}/stat") as f:
+            pid = int(f.read().rsplit(")", 1)[1].split()[1])
+    return pid
 
 class ResourceFlow(FlowSpec):
     @step
@@ -808,9 +811,10 @@ class KillFlow(FlowSpec):
     @step
     def victim(self):
         if current.retry_count == 0:
-            host = os.getppid()  # the task host; its parent is the Dask worker process
-            with open(f"/proc/{{host}}/stat") as f:
-                worker = int(f.read().rsplit(")", 1)[1].split()[1])
+            worker = os.getppid()  # the task host's fork server, under the host, under the Dask worker process
+            while "hostproc" in open(f"/proc/{{worker}}/cmdline").read():
+                with open(f"/proc/{{worker}}/stat") as f:
+                    worker = int(f.read().rsplit(")", 1)[1].split()[1])
             with open(MARKER + ".tmp", "w") as f:
                 f.write(str(worker))
             os.rename(MARKER + ".tmp", MARKER)

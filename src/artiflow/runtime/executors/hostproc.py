@@ -5,7 +5,9 @@ state and the @timeout alarm all assume one task per process, in its main thread
 starts this host (a fresh interpreter) for the run: it fetches the run's code snapshot from the
 datastore (cached on disk by its key), loads the flow file as `__main__` as the runner does (so a
 class defined in the flow pickles under the same name everywhere), and runs a LocalExecutor: each
-task is forked from the host with the code already imported, as locally. Requests come on stdin,
+task is forked with the code already imported, as locally, but by the host's fork server (forkserver.py:
+a copy of the host made once the flow is loaded, so the host's own work between forks does not make
+every fork copy its pages). Requests come on stdin,
 output lines and results go back on stdout (wire.py); the host's own prints go to stderr.
 
 The host ends when the worker closes its stdin (the run ended, or the worker process died), or
@@ -213,7 +215,7 @@ class Host:
 
         self.requests = requests
         self.replies = replies
-        self.executor = LocalExecutor(work, self._output, result_bytes=True)  # passed on as pickled
+        self.executor = LocalExecutor(work, self._output, result_bytes=True, fork_server=True)  # results passed on as pickled
         self.inbox: queue.SimpleQueue = queue.SimpleQueue()
         self.pids: dict[tuple[int, int], int] = {}   # (task id, attempt) → the task's process
         self.updated: dict[tuple[int, int, str], float] = {}  # when each stream's last update was sent

@@ -21,6 +21,7 @@ from ..output import LineView, Spool
 from ..spec import TaskResult, TaskSpec
 from ..._process import parent_death_signal
 from .base import Finished, OutputCallback
+from .forkserver import ForkServer, available as fork_server_available
 
 STREAMS = ("stdout", "stderr")
 STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}
@@ -130,7 +131,9 @@ class LocalExecutor:
     """Runs tasks in forked child processes; `wait` yields them as they finish."""
 
     def __init__(self, work: Callable[[TaskSpec], TaskResult], on_output: OutputCallback,
-                 result_bytes: bool = False) -> None:
+                 result_bytes: bool = False, fork_server: bool = False) -> None:
+        """`fork_server`: fork the tasks from a copy of this process made now (forkserver.py), for a process
+        whose state is settled by then and which keeps busy while its tasks run (a task host)."""
         self.work = work
         self.result_bytes = result_bytes  # Finished.result as the task pickled it (a task host passes it on whole)
         self.on_output = on_output
@@ -146,6 +149,8 @@ class LocalExecutor:
         self.die_with_parent = parent_death_signal()
         self.spill_folder: str | None = None  # where tasks spill their metric points as they go (runtime/metrics.py)
         self.end_blob_service = _serve_forked_tasks(work)
+        self.mask = signal.pthread_sigmask(signal.SIG_BLOCK, ())  # (the current mask, for the server's tasks)
+        self.server = ForkServer(self._start_served) if fork_server and fork_server_available() else None
 
     def __len__(self) -> int:
         return len(self.running)
@@ -160,17 +165,10 @@ class LocalExecutor:
         pipes = {name: os.pipe() for name in (*STREAMS, "result")}
         sys.stdout.flush()
         sys.stderr.flush()
-        # Signals wait until the child has reset the runner's handlers: until then a SIGTERM sent to
-        # it would run the runner's handler in the child and be lost.
-        mask = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
-        pid = os.fork()
-        if pid == 0:
-            self._child(spec, pipes, mask)  # never returns
-        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
-        try:
-            os.setpgid(pid, pid)  # also here, so a signal sent right after fork reaches the group
-        except OSError:
-            pass
+        if self.server is not None:
+            pid = self.server.fork(pickle.dumps(spec, protocol=5), [write_fd for _, write_fd in pipes.values()])
+        else:
+            pid = self._fork(spec, pipes)
         fds = {}
         for name, (read_fd, write_fd) in pipes.items():
             os.close(write_fd)
@@ -182,7 +180,26 @@ class LocalExecutor:
             self.selector.register(fd, selectors.EVENT_READ, task)
         return pid
 
-    def _child(self, spec: TaskSpec, pipes: dict[str, tuple[int, int]], mask: set) -> None:
+    def _fork(self, spec: TaskSpec, pipes: dict[str, tuple[int, int]]) -> int:
+        # Signals wait until the child has reset the runner's handlers: until then a SIGTERM sent to
+        # it would run the runner's handler in the child and be lost.
+        mask = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+        pid = os.fork()
+        if pid == 0:
+            self._child(spec, {name: write_fd for name, (_, write_fd) in pipes.items()}, mask,
+                        [read_fd for read_fd, _ in pipes.values()])  # never returns
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+        try:
+            os.setpgid(pid, pid)  # also here, so a signal sent right after fork reaches the group
+        except OSError:
+            pass
+        return pid
+
+    def _start_served(self, request: bytes, fds: list[int]) -> None:
+        """In a task the fork server forked: its spec and pipes came with the request (their order as in submit)."""
+        self._child(pickle.loads(request), dict(zip((*STREAMS, "result"), fds)), self.mask, [])
+
+    def _child(self, spec: TaskSpec, writers: dict[str, int], mask: set, read_ends: list[int]) -> None:
         code = 0
         try:
             os.setpgid(0, 0)  # its own group: the terminal's Ctrl-C reaches the runner, which stops us
@@ -192,12 +209,12 @@ class LocalExecutor:
             for sig in STOP_SIGNALS:
                 signal.signal(sig, signal.SIG_DFL)
             signal.pthread_sigmask(signal.SIG_SETMASK, mask)
-            for read_fd, _ in pipes.values():
+            for read_fd in read_ends:
                 os.close(read_fd)
             devnull = os.open(os.devnull, os.O_RDONLY)
             os.dup2(devnull, 0)  # a task never waits on the terminal's input
-            os.dup2(pipes["stdout"][1], 1)
-            os.dup2(pipes["stderr"][1], 2)
+            os.dup2(writers["stdout"], 1)
+            os.dup2(writers["stderr"], 2)
             sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]
             result = self.work(spec)
             sys.stdout.flush()
@@ -206,7 +223,7 @@ class LocalExecutor:
             sys.stdout.flush()
             sys.stderr.flush()
             payload = pickle.dumps(result, protocol=5)
-            with os.fdopen(pipes["result"][1], "wb") as out:
+            with os.fdopen(writers["result"], "wb") as out:
                 out.write(payload)
         except BaseException:  # noqa: BLE001 - a child must never fall back into the runner's loop
             code = 70
@@ -241,7 +258,7 @@ class LocalExecutor:
                 elif key.fd in task.fds and not self._read(task, key.fd):
                     self._close(task, key.fd)
                     if not task.fds:
-                        _, status = os.waitpid(task.pid, 0)
+                        status = self._wait_status(task.pid, block=True)
                         done = True
                         yield self._finish(task, status)
             for finished in self._reap_with_pipes_held():
@@ -295,14 +312,21 @@ class LocalExecutor:
         for task in list(self.running.values()):
             if not task.fds or "result" in task.fds.values():
                 continue
-            pid, status = os.waitpid(task.pid, os.WNOHANG)
-            if pid == 0:
+            status = self._wait_status(task.pid, block=False)
+            if status is None:
                 continue
             for fd in list(task.fds):
                 while self._read(task, fd) and _readable(fd):
                     pass
                 self._close(task, fd)
             yield self._finish(task, status)
+
+    def _wait_status(self, pid: int, block: bool) -> int | None:
+        """The ended task's wait status (its parent, this process or the fork server, reaps it); None if it runs."""
+        if self.server is not None:
+            return self.server.status(pid, block)
+        ended, status = os.waitpid(pid, 0 if block else os.WNOHANG)
+        return status if ended else None
 
     def _finish(self, task: Running, status: int) -> Finished:
         for stream in task.streams.values():
@@ -360,6 +384,9 @@ class LocalExecutor:
         if self.end_blob_service is not None:
             self.end_blob_service()
             self.end_blob_service = None
+        if self.server is not None:
+            self.server.close()
+            self.server = None
         for fd in (self.wakeup_read, self.wakeup_write):
             try:
                 os.close(fd)
