@@ -148,8 +148,8 @@ class CpuSampler:
             if proc.name() == BROKER_NAME:  # the S3 requests of the tasks forked beside it: not the executor's
                 self.role[proc.pid] = "s3 broker"
                 return "broker"
-            parent = self.psutil.Process(proc.ppid())
-            if proc.name() == FORK_SERVER_NAME:  # a host's fork server forks and reaps the host's tasks
+            parent = self.psutil.Process(proc.ppid())  # a host's fork server forks and reaps the host's tasks:
+            if proc.name() == FORK_SERVER_NAME and parent.name() != FORK_SERVER_NAME:  # (a task has its name briefly)
                 self.role[proc.pid] = "host"
                 self.kind[parent.pid] = "other"  # (the host reaps only its server, at the end: not tasks)
                 self.role[parent.pid] = "host"
@@ -164,6 +164,14 @@ class CpuSampler:
             pass
         return "other"
 
+    def _young_task(self, proc) -> bool:
+        """A process taken for a task while under a second old: a helper a host forked (its fork server, its
+        S3 broker) takes its name just after it starts, so it is looked at again until then."""
+        try:
+            return self.kind[proc.pid] == "task" and time.time() - proc.create_time() < 1.0
+        except self.psutil.Error:
+            return False
+
     @staticmethod
     def _is_host(proc) -> bool:
         return any("executors.hostproc" in part for part in proc.cmdline())
@@ -176,7 +184,7 @@ class CpuSampler:
             except self.psutil.NoSuchProcess:
                 continue
             for proc in processes:
-                if proc.pid not in self.kind:
+                if proc.pid not in self.kind or self._young_task(proc):
                     self.kind[proc.pid] = self._classify(proc)
                 try:
                     times = proc.cpu_times()
@@ -223,10 +231,11 @@ def idle_rate(roots: list[int], seconds: float = 5.0) -> float:
 
 
 def run_once(kind: str, n: int, env: dict, roots: list[int], moto: Moto | None, bucket: str | None,
-             idle: float = 0.0) -> dict:
+             idle: float = 0.0, run_args: tuple = ()) -> dict:
     """One `run` of the foreach flow: wall seconds, tasks/s, CPU split, and S3 requests when on S3."""
     executor = kind.split("/")[0]
-    cmd = [sys.executable, "-m", "artiflow", FLOW, "--quiet", "run", "--n", str(n), "--max-num-splits", str(n + 10)]
+    cmd = [sys.executable, "-m", "artiflow", FLOW, "--quiet", "run", "--n", str(n), "--max-num-splits", str(n + 10),
+           *run_args]
     if executor == "dask":
         cmd += ["--executor", "dask"]
     offset = moto.offset() if moto else 0
@@ -282,8 +291,10 @@ def main() -> None:
     parser.add_argument("--cluster-env", metavar="NAME=VALUE", action="append", default=[], type=lambda t: t.split("=", 1),
                         help="an environment variable for the scheduler and workers, e.g. "
                              "DASK_DISTRIBUTED__WORKER__PROFILE__ENABLED=False (repeatable)")
+    parser.add_argument("--max-workers", type=int, help="--max-workers of every run (default: artiflow's, 16)")
     parser.add_argument("--json", default=os.path.join(HERE, "results", "dask.json"))
     args = parser.parse_args()
+    run_args = ("--max-workers", str(args.max_workers)) if args.max_workers else ()
     workdir = tempfile.mkdtemp(prefix="artiflow-bench-dask-")
     moto = Moto(os.path.join(workdir, "moto.log"))
     records: list[dict] = []
@@ -299,7 +310,7 @@ def main() -> None:
                 order = cases if round_no % 2 == 0 else list(reversed(cases))
                 for kind in order:
                     for n in ([args.n_small] if args.n_small else []) + [args.n]:
-                        records.append(measure(kind, n, workdir, moto, cluster, roots, idle))
+                        records.append(measure(kind, n, workdir, moto, cluster, roots, idle, run_args))
                         print(json.dumps(records[-1]), flush=True)
                 if args.against_metaflow:
                     records.append(metaflow_once(args.against_metaflow, args.n, workdir))
@@ -315,7 +326,8 @@ def main() -> None:
             json.dump({"n": args.n, "records": records, "summary": summary}, f, indent=1)
 
 
-def measure(kind: str, n: int, workdir: str, moto: Moto, cluster, roots: list[int], idle: float) -> dict:
+def measure(kind: str, n: int, workdir: str, moto: Moto, cluster, roots: list[int], idle: float,
+            run_args: tuple = ()) -> dict:
     """Set up a fresh datastore and home for `kind` and time one run."""
     home = tempfile.mkdtemp(dir=workdir)
     env = {**os.environ, **CREDENTIALS, "AWS_CONFIG_FILE": os.devnull, "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
@@ -330,7 +342,7 @@ def measure(kind: str, n: int, workdir: str, moto: Moto, cluster, roots: list[in
         folder = os.path.join("/dev/shm" if os.path.isdir("/dev/shm") else home, f"memdir-{uuid.uuid4().hex[:8]}")
         env["ARTIFLOW_DATASTORE_ROOT"] = f"memdir://{folder}"
     try:
-        return run_once(kind, n, env, roots if kind.startswith("dask") else [], moto, bucket, idle)
+        return run_once(kind, n, env, roots if kind.startswith("dask") else [], moto, bucket, idle, run_args)
     finally:
         if not kind.endswith("/s3"):
             shutil.rmtree(env["ARTIFLOW_DATASTORE_ROOT"].removeprefix("memdir://"), ignore_errors=True)

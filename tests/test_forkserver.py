@@ -137,3 +137,27 @@ def test_the_local_executor_through_a_fork_server_keeps_output_results_and_death
     assert finished["dies"].result is None
     assert "killed by signal 9 (SIGKILL" in finished["dies"].death
     assert ("a", "stdout", "out of a") in lines
+
+
+def _sleepy_work(spec: TaskSpec) -> dict:
+    if spec.step == "sleeps":
+        time.sleep(60)
+    return {"step": spec.step}
+
+
+def test_a_fork_server_that_dies_takes_its_running_task_along_and_the_next_tasks_are_forked_directly():
+    executor = LocalExecutor(_sleepy_work, lambda *args, **kwargs: None, fork_server=True)
+    try:
+        executor.submit(_spec("sleeps", 1))
+        os.kill(executor.server.pid, signal.SIGKILL)  # e.g. the kernel's out-of-memory killer
+        finished = [done for done in executor.wait(timeout=10)]
+        assert [done.spec.step for done in finished] == ["sleeps"]
+        assert "killed by signal 9 (SIGKILL" in finished[0].death
+        assert executor.server is None
+        executor.submit(_spec("after", 2))
+        finished = []
+        while not finished:
+            finished = list(executor.wait(timeout=10))
+        assert finished[0].result == {"step": "after"}
+    finally:
+        executor.close()

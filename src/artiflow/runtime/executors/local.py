@@ -21,7 +21,7 @@ from ..output import LineView, Spool
 from ..spec import TaskResult, TaskSpec
 from ..._process import parent_death_signal
 from .base import Finished, OutputCallback
-from .forkserver import ForkServer, available as fork_server_available
+from .forkserver import ForkServer, ForkServerGone, available as fork_server_available
 
 STREAMS = ("stdout", "stderr")
 STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}
@@ -151,6 +151,7 @@ class LocalExecutor:
         self.end_blob_service = _serve_forked_tasks(work)
         self.mask = signal.pthread_sigmask(signal.SIG_BLOCK, ())  # (the current mask, for the server's tasks)
         self.server = ForkServer(self._start_served) if fork_server and fork_server_available() else None
+        self.served: set[int] = set()  # the running tasks the server forked (it reaps them)
 
     def __len__(self) -> int:
         return len(self.running)
@@ -165,9 +166,8 @@ class LocalExecutor:
         pipes = {name: os.pipe() for name in (*STREAMS, "result")}
         sys.stdout.flush()
         sys.stderr.flush()
-        if self.server is not None:
-            pid = self.server.fork(pickle.dumps(spec, protocol=5), [write_fd for _, write_fd in pipes.values()])
-        else:
+        pid = self._fork_served(spec, pipes) if self.server is not None else None
+        if pid is None:
             pid = self._fork(spec, pipes)
         fds = {}
         for name, (read_fd, write_fd) in pipes.items():
@@ -178,6 +178,16 @@ class LocalExecutor:
         self.running[pid] = task
         for fd in fds:
             self.selector.register(fd, selectors.EVENT_READ, task)
+        return pid
+
+    def _fork_served(self, spec: TaskSpec, pipes: dict[str, tuple[int, int]]) -> int | None:
+        """Fork the task through the fork server; None if the server is gone (killed): we fork from now on."""
+        try:
+            pid = self.server.fork(pickle.dumps(spec, protocol=5), [write_fd for _, write_fd in pipes.values()])
+        except ForkServerGone:
+            self._lose_server()
+            return None
+        self.served.add(pid)
         return pid
 
     def _fork(self, spec: TaskSpec, pipes: dict[str, tuple[int, int]]) -> int:
@@ -323,10 +333,22 @@ class LocalExecutor:
 
     def _wait_status(self, pid: int, block: bool) -> int | None:
         """The ended task's wait status (its parent, this process or the fork server, reaps it); None if it runs."""
-        if self.server is not None:
-            return self.server.status(pid, block)
-        ended, status = os.waitpid(pid, 0 if block else os.WNOHANG)
-        return status if ended else None
+        if pid not in self.served:
+            ended, status = os.waitpid(pid, 0 if block else os.WNOHANG)
+            return status if ended else None
+        try:
+            status = self.server.status(pid, block) if self.server is not None else signal.SIGKILL
+        except ForkServerGone:
+            self._lose_server()
+            status = signal.SIGKILL  # the server died, and so did its tasks (their parent-death signal)
+        if status is not None:
+            self.served.discard(pid)
+        return status
+
+    def _lose_server(self) -> None:
+        """The fork server died (killed): reap it, and fork the next tasks here."""
+        self.server.close()
+        self.server = None
 
     def _finish(self, task: Running, status: int) -> Finished:
         for stream in task.streams.values():
