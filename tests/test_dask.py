@@ -381,18 +381,21 @@ def test_a_parallel_gang_runs_together_and_one_larger_than_the_cluster_is_refuse
     assert "can run only 4 such tasks at a time (2 worker(s), 4 thread(s) in all)" in too_big.stderr
 
 
+# A flow's function: the Dask worker process running the task (above it: the task host's fork server, the host)
+WORKER_PID = """
+def worker_pid():
+    pid = os.getppid()
+    while "hostproc" in open(f"/proc/{pid}/cmdline").read():
+        with open(f"/proc/{pid}/stat") as f:
+            pid = int(f.read().rsplit(")", 1)[1].split()[1])
+    return pid
+"""
+
 # -- @resources --------------------------------------------------------------------------------------------
 RESOURCES = """
 import os, time
 from artiflow import FlowSpec, resources, step
-
-
-def worker_pid():
-    pid = os.getppid()  # the task host's fork server, under the host, under the Dask worker process
-    while "hostproc" in open(f"/proc/{{pid}}/cmdline").read():
-        with open(f"/proc/{{pid}}/stat") as f:
-            pid = int(f.read().rsplit(")", 1)[1].split()[1])
-    return pid
+{worker_pid}
 
 class ResourceFlow(FlowSpec):
     @step
@@ -435,11 +438,11 @@ def most_at_once(spans: list[tuple[float, float]]) -> int:
 
 
 def test_resources_are_reserved_on_the_workers_and_too_much_is_refused_before_the_run(on_dask, af_home):
-    ok(run_flow(flow_file(af_home, RESOURCES.format(cpu=2)), "run", "--executor", "dask"))
+    ok(run_flow(flow_file(af_home, RESOURCES.format(cpu=2, worker_pid=WORKER_PID)), "run", "--executor", "dask"))
     by_worker = latest("ResourceFlow")["join"].task.data.spans
     assert sum(len(spans) for spans in by_worker.values()) == 4
     assert [most_at_once(spans) for spans in by_worker.values()] == [1] * len(by_worker)  # CPU=2 each: one at a time
-    refused = run_flow(flow_file(af_home, RESOURCES.format(cpu=8), "big.py"), "run", "--executor", "dask")
+    refused = run_flow(flow_file(af_home, RESOURCES.format(cpu=8, worker_pid=WORKER_PID), "big.py"), "run", "--executor", "dask")
     assert refused.returncode == 1 and "Traceback" not in refused.stderr
     assert "Step 'heavy' asks for CPU=8" in refused.stderr
     assert "its workers offer CPU=2, MEMORY=4e+09" in refused.stderr
@@ -449,7 +452,7 @@ def test_resources_are_reserved_on_the_workers_and_too_much_is_refused_before_th
 
 def test_workers_that_declare_no_resources_run_the_step_and_say_so(on_s3, endpoint, af_home):
     with dask_cluster(worker_env(endpoint), nworkers=1, nthreads=2) as bare:
-        result = ok(run_flow(flow_file(af_home, RESOURCES.format(cpu=2)), "run", "--executor", "dask",
+        result = ok(run_flow(flow_file(af_home, RESOURCES.format(cpu=2, worker_pid=WORKER_PID)), "run", "--executor", "dask",
                              "--dask-scheduler", bare.address))
     assert result.stderr.count("declare no resources") == 1
     assert "the @resources of step(s) 'heavy' are not reserved there" in result.stderr
@@ -801,6 +804,7 @@ import os, time
 from artiflow import FlowSpec, current, retry, step
 
 MARKER = {marker!r}
+{worker_pid}
 
 class KillFlow(FlowSpec):
     @step
@@ -811,12 +815,8 @@ class KillFlow(FlowSpec):
     @step
     def victim(self):
         if current.retry_count == 0:
-            worker = os.getppid()  # the task host's fork server, under the host, under the Dask worker process
-            while "hostproc" in open(f"/proc/{{worker}}/cmdline").read():
-                with open(f"/proc/{{worker}}/stat") as f:
-                    worker = int(f.read().rsplit(")", 1)[1].split()[1])
             with open(MARKER + ".tmp", "w") as f:
-                f.write(str(worker))
+                f.write(str(worker_pid()))
             os.rename(MARKER + ".tmp", MARKER)
             time.sleep(120)
         self.attempt = current.retry_count
@@ -833,7 +833,7 @@ if __name__ == "__main__":
 
 def test_a_worker_killed_mid_task_fails_that_attempt_and_the_retry_completes_the_run(on_dask, af_home):
     marker = af_home / "worker.pid"
-    path = flow_file(af_home, KILLED.format(marker=str(marker)))
+    path = flow_file(af_home, KILLED.format(marker=str(marker), worker_pid=WORKER_PID))
     env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
     proc = subprocess.Popen([sys.executable, str(path), "run", "--executor", "dask"], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, env=env)
@@ -854,3 +854,76 @@ def test_a_worker_killed_mid_task_fails_that_attempt_and_the_retry_completes_the
     assert (first.number, first.status, second.number, second.status) == (0, "failed", 1, "succeeded")
     assert first.exception.type == "TaskDied" and "the Dask worker tcp://127.0.0.1:" in first.exception.message
     wait_for_workers(on_dask, 2)  # its nanny restarts the killed worker for the tests after this one
+
+
+BATCH_KILLED = """
+import os, time
+from artiflow import FlowSpec, current, retry, step
+
+MARKER = {marker!r}
+{worker_pid}
+
+class BatchKillFlow(FlowSpec):
+    @step
+    def start(self):
+        self.items = list(range(24))
+        self.next(self.work, foreach="items")
+
+    @retry(times=1)
+    @step
+    def work(self):
+        if self.input == 12 and current.retry_count == 0:  # by then the step's tasks are known to be short
+            with open(MARKER + ".tmp", "w") as f:
+                f.write(str(worker_pid()))
+            os.rename(MARKER + ".tmp", MARKER)
+            time.sleep(120)
+        self.value = self.input
+        self.next(self.join)
+
+    @step
+    def join(self, inputs):
+        self.values = sorted(i.value for i in inputs)
+        self.next(self.end)
+
+    @step
+    def end(self):
+        print("values", len(self.values))
+
+if __name__ == "__main__":
+    BatchKillFlow()
+"""
+
+
+def _dask_keys(address: str) -> list[str]:
+    from distributed import Client
+
+    with Client(address, timeout=10, set_as_default=False) as client:
+        return list(client.run_on_scheduler(lambda dask_scheduler: list(dask_scheduler.tasks)))
+
+
+def test_a_worker_killed_mid_batch_fails_only_the_attempt_it_ran_and_places_the_rest_again(on_s3, endpoint, af_home,
+                                                                                         monkeypatch):
+    marker = af_home / "worker.pid"
+    with dask_cluster(worker_env(endpoint), nworkers=1, nthreads=1) as own:  # one thread: later attempts wait in batches
+        monkeypatch.setenv("ARTIFLOW_DASK_SCHEDULER", own.address)
+        path = flow_file(af_home, BATCH_KILLED.format(marker=str(marker), worker_pid=WORKER_PID))
+        proc = subprocess.Popen([sys.executable, str(path), "run", "--executor", "dask"], stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": str(REPO / "src")})
+        try:
+            wait_for(marker, proc)
+            batches = [key for key in _dask_keys(own.address) if "-and-" in key]
+            os.kill(int(marker.read_text()), signal.SIGKILL)  # its nanny starts a new worker process
+            stdout, stderr = proc.communicate(timeout=120)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+    assert batches, "no attempts were waiting in a shared Dask task when the worker was killed"
+    assert proc.returncode == 0, stderr
+    assert "values 24" in stdout
+    tasks = {task.data.value: task for task in latest("BatchKillFlow")["work"]}
+    victim = tasks.pop(12)
+    assert [(a.number, a.status) for a in victim.attempts] == [(0, "failed"), (1, "succeeded")]
+    assert "was lost (killed, or its machine went away)" in victim.attempts[0].exception.message
+    # the attempts that had not started when their worker died ran once, as attempt 0: none was counted as failed
+    assert {value: [(a.number, a.status) for a in task.attempts] for value, task in tasks.items()} == \
+        {value: [(0, "succeeded")] for value in tasks}
