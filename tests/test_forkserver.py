@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import sys
 import time
 
 import pytest
@@ -20,6 +21,8 @@ def _echo_task(request: bytes, fds: list[int]) -> None:
     word, _, code = request.partition(b" ")
     if word == b"wait":
         os.read(fds[1], 1)  # until the test closes the other end
+    if word == b"flush":  # as a task does before it ends
+        sys.stdout.flush()
     if word == b"comm":
         with open("/proc/self/comm", "rb") as comm:
             word = comm.read().strip()
@@ -160,3 +163,20 @@ def test_a_fork_server_that_dies_takes_its_running_task_along_and_the_next_tasks
         assert finished[0].result == {"step": "after"}
     finally:
         executor.close()
+
+
+def test_what_this_process_had_buffered_when_the_server_started_is_not_written_by_its_tasks(tmp_path, monkeypatch):
+    out = tmp_path / "stdout"
+    monkeypatch.setattr(sys, "stdout", open(out, "w", buffering=1 << 16))  # a buffered stdout, as a runner's pipe
+    sys.stdout.write("buffered before the server\n")
+    forks = ForkServer(_echo_task)
+    try:
+        read_fd, write_fd = os.pipe()
+        pid = forks.fork(b"flush 0", [write_fd])  # a task flushes its stdout before it ends
+        os.close(write_fd)
+        _read_all(read_fd)
+        forks.status(pid, block=True)
+    finally:
+        forks.close()
+        sys.stdout.close()
+    assert out.read_text().count("buffered before the server") == 1

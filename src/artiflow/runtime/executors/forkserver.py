@@ -17,6 +17,7 @@ import os
 import signal
 import socket
 import struct
+import sys
 from typing import Callable, NoReturn
 
 from ..._process import name_this_process, parent_death_signal
@@ -41,6 +42,8 @@ class ForkServer:
 
     def __init__(self, start_task: Callable[[bytes, list[int]], NoReturn]) -> None:
         self.sock, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        sys.stdout.flush()  # what is still buffered here would otherwise be written again by every task
+        sys.stderr.flush()
         self.pid = os.fork()
         if self.pid == 0:  # the server
             self.sock.close()
@@ -152,6 +155,4 @@ def _receive_exactly(sock: socket.socket, size: int) -> bytes:
 
 def available() -> bool:
     """Whether a fork server can run here (descriptors passed over a Unix socket, a parent-death signal: Linux)."""
-    import sys
-
     return sys.platform.startswith("linux") and hasattr(socket, "send_fds")
