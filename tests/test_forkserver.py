@@ -16,7 +16,7 @@ from artiflow.runtime.spec import TaskSpec
 pytestmark = pytest.mark.skipif(not available(), reason="the fork server needs Linux")
 
 
-def _echo_task(request: bytes, fds: list[int]) -> None:
+def _echo_task(request: bytes, fds: list[int], server: int) -> None:
     """A served task: writes its request back on its first descriptor, then exits with the code it names."""
     word, _, code = request.partition(b" ")
     if word == b"wait":
@@ -123,9 +123,10 @@ def test_the_local_executor_through_a_fork_server_keeps_output_results_and_death
     executor = LocalExecutor(_work, lambda spec, stream, text, update=False: lines.append((spec.step, stream, text)),
                              fork_server=True)
     try:
-        assert executor.server is not None
+        assert executor.server is None  # made at the first task, from the state this process has then
         for task_id, step in enumerate(["a", "b", "dies"]):
             executor.submit(_spec(step, task_id))
+        assert executor.server is not None
         finished = {}
         while len(finished) < 3:
             for done in executor.wait(timeout=10):

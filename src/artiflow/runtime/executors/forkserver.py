@@ -33,14 +33,15 @@ class ForkServerGone(OSError):
 
 
 class ForkServer:
-    """A child of this process that forks `start_task(request, fds)` in a process of its own on each `fork`.
+    """A child of this process that forks `start_task(request, fds, server_pid)` in a process of its own on each
+    `fork` (`server_pid`: the task's parent, for a task that must end with it).
 
     It answers one request at a time, each with one reply, and does nothing in between: what it
     runs between two forks is what each fork costs it in copied pages (a signal handler, a select
     loop cost three times what a bare fork does).
     """
 
-    def __init__(self, start_task: Callable[[bytes, list[int]], NoReturn]) -> None:
+    def __init__(self, start_task: Callable[[bytes, list[int], int], NoReturn]) -> None:
         self.sock, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         sys.stdout.flush()  # what is still buffered here would otherwise be written again by every task
         sys.stderr.flush()
@@ -93,7 +94,7 @@ class ForkServer:
             pass
 
 
-def _serve(sock: socket.socket, start_task: Callable[[bytes, list[int]], NoReturn]) -> NoReturn:
+def _serve(sock: socket.socket, start_task: Callable[[bytes, list[int], int], NoReturn]) -> NoReturn:
     """The server's loop: fork a task per fork request, reap one per wait request, until the socket closes.
 
     It inherits the host's descriptors and keeps them (as a task forked by the host would): closing one
@@ -132,7 +133,7 @@ def _answer(sock: socket.socket, start_task: Callable, host_name: str) -> bool:
     if pid == 0:  # the task: nothing of the server's stays with it
         name_this_process(host_name)
         sock.close()
-        start_task(request, fds)  # never returns
+        start_task(request, fds, os.getppid())  # never returns
     for fd in fds:
         os.close(fd)
     try:

@@ -1,7 +1,10 @@
 """The local executor: each task in a process forked from the runner, output streamed back.
 
 Forking means a task starts with the flow module, artiflow and the user's imports already loaded:
-no interpreter start, no re-import. The task's stdout/stderr go through pipes so the runner can show
+no interpreter start, no re-import. On Linux the forks are made by the runner's fork server
+(forkserver.py), a copy of the runner made when the run's first task starts: the runner's own work
+between forks then no longer makes each fork copy its pages, and each task starts from the runner's
+state as it was then. The task's stdout/stderr go through pipes so the runner can show
 them live with the task's pathspec and store them (runtime/output.py: in time linear in what it prints,
 in bounded memory); its result comes back pickled on a third pipe.
 """
@@ -132,8 +135,8 @@ class LocalExecutor:
 
     def __init__(self, work: Callable[[TaskSpec], TaskResult], on_output: OutputCallback,
                  result_bytes: bool = False, fork_server: bool = False) -> None:
-        """`fork_server`: fork the tasks from a copy of this process made now (forkserver.py), for a process
-        whose state is settled by then and which keeps busy while its tasks run (a task host)."""
+        """`fork_server`: fork the tasks from a copy of this process made when the first task is submitted
+        (forkserver.py), so that this process's own work between forks does not make each fork copy its pages."""
         self.work = work
         self.result_bytes = result_bytes  # Finished.result as the task pickled it (a task host passes it on whole)
         self.on_output = on_output
@@ -150,7 +153,8 @@ class LocalExecutor:
         self.spill_folder: str | None = None  # where tasks spill their metric points as they go (runtime/metrics.py)
         self.end_blob_service = _serve_forked_tasks(work)
         self.mask = signal.pthread_sigmask(signal.SIG_BLOCK, ())  # (the current mask, for the server's tasks)
-        self.server = ForkServer(self._start_served) if fork_server and fork_server_available() else None
+        self.wants_server = fork_server and fork_server_available()  # (until the first task, or until one died)
+        self.server: ForkServer | None = None
         self.served: set[int] = set()  # the running tasks the server forked (it reaps them)
 
     def __len__(self) -> int:
@@ -163,6 +167,8 @@ class LocalExecutor:
 
     def submit(self, spec: TaskSpec) -> int:
         spec.metrics_spill = self._spill_path(spec)
+        if self.wants_server and self.server is None:  # (before this task's pipes: the server must not hold them)
+            self.server = ForkServer(self._start_served)  # tasks start from this process's state as of now
         pipes = {name: os.pipe() for name in (*STREAMS, "result")}
         sys.stdout.flush()
         sys.stderr.flush()
@@ -194,10 +200,11 @@ class LocalExecutor:
         # Signals wait until the child has reset the runner's handlers: until then a SIGTERM sent to
         # it would run the runner's handler in the child and be lost.
         mask = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+        parent = os.getpid()
         pid = os.fork()
         if pid == 0:
             self._child(spec, {name: write_fd for name, (_, write_fd) in pipes.items()}, mask,
-                        [read_fd for read_fd, _ in pipes.values()])  # never returns
+                        [read_fd for read_fd, _ in pipes.values()], parent)  # never returns
         signal.pthread_sigmask(signal.SIG_SETMASK, mask)
         try:
             os.setpgid(pid, pid)  # also here, so a signal sent right after fork reaches the group
@@ -205,15 +212,17 @@ class LocalExecutor:
             pass
         return pid
 
-    def _start_served(self, request: bytes, fds: list[int]) -> None:
+    def _start_served(self, request: bytes, fds: list[int], server: int) -> None:
         """In a task the fork server forked: its spec and pipes came with the request (their order as in submit)."""
-        self._child(pickle.loads(request), dict(zip((*STREAMS, "result"), fds)), self.mask, [])
+        self._child(pickle.loads(request), dict(zip((*STREAMS, "result"), fds)), self.mask, [], server)
 
-    def _child(self, spec: TaskSpec, writers: dict[str, int], mask: set, read_ends: list[int]) -> None:
+    def _child(self, spec: TaskSpec, writers: dict[str, int], mask: set, read_ends: list[int], parent: int) -> None:
         code = 0
         try:
             os.setpgid(0, 0)  # its own group: the terminal's Ctrl-C reaches the runner, which stops us
             self.die_with_parent()  # no orphan left working for nobody if the runner is killed
+            if os.getppid() != parent:  # it died before that was in place
+                os._exit(1)
             signal.set_wakeup_fd(-1)
             os.close(self.wakeup_read)
             for sig in STOP_SIGNALS:
@@ -348,7 +357,7 @@ class LocalExecutor:
     def _lose_server(self) -> None:
         """The fork server died (killed): reap it, and fork the next tasks here."""
         self.server.close()
-        self.server = None
+        self.server, self.wants_server = None, False
 
     def _finish(self, task: Running, status: int) -> Finished:
         for stream in task.streams.values():
