@@ -107,7 +107,7 @@ def open_local(work: TaskWork, info: RunInfo, on_output: OutputCallback, address
     """The local executor, or, when some steps are marked @batch/@kubernetes, one that sends those to Dask."""
     from .local import LocalExecutor
 
-    local = LocalExecutor(work, on_output)
+    local = LocalExecutor(work, on_output, fork_server=True)
     remote = remote_steps(info.step_decorators)
     if not remote:
         return local
