@@ -799,12 +799,24 @@ def test_a_scheduler_that_dies_mid_run_fails_the_run_with_the_reason(on_s3, endp
     assert task.attempts[0].status == "failed"
 
 # -- a worker killed mid-task (last: the cluster restarts that worker) -----------------------------------------
-KILLED = """
-import os, time
+def victim_prelude(marker: Path) -> str:
+    """A worker-kill flow's imports, and `hold_until_killed()`: name the task's Dask worker in `marker`, then wait."""
+    return f"""import os, time
 from artiflow import FlowSpec, current, retry, step
 
-MARKER = {marker!r}
-{worker_pid}
+MARKER = {str(marker)!r}
+{WORKER_PID}
+
+def hold_until_killed():
+    with open(MARKER + ".tmp", "w") as f:
+        f.write(str(worker_pid()))
+    os.rename(MARKER + ".tmp", MARKER)
+    time.sleep(120)
+"""
+
+
+KILLED = """
+{prelude}
 
 class KillFlow(FlowSpec):
     @step
@@ -815,10 +827,7 @@ class KillFlow(FlowSpec):
     @step
     def victim(self):
         if current.retry_count == 0:
-            with open(MARKER + ".tmp", "w") as f:
-                f.write(str(worker_pid()))
-            os.rename(MARKER + ".tmp", MARKER)
-            time.sleep(120)
+            hold_until_killed()
         self.attempt = current.retry_count
         self.next(self.end)
 
@@ -833,7 +842,7 @@ if __name__ == "__main__":
 
 def test_a_worker_killed_mid_task_fails_that_attempt_and_the_retry_completes_the_run(on_dask, af_home):
     marker = af_home / "worker.pid"
-    path = flow_file(af_home, KILLED.format(marker=str(marker), worker_pid=WORKER_PID))
+    path = flow_file(af_home, KILLED.format(prelude=victim_prelude(marker)))
     env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
     proc = subprocess.Popen([sys.executable, str(path), "run", "--executor", "dask"], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, env=env)
@@ -857,11 +866,7 @@ def test_a_worker_killed_mid_task_fails_that_attempt_and_the_retry_completes_the
 
 
 BATCH_KILLED = """
-import os, time
-from artiflow import FlowSpec, current, retry, step
-
-MARKER = {marker!r}
-{worker_pid}
+{prelude}
 
 class BatchKillFlow(FlowSpec):
     @step
@@ -873,10 +878,7 @@ class BatchKillFlow(FlowSpec):
     @step
     def work(self):
         if self.input == 12 and current.retry_count == 0:  # by then the step's tasks are known to be short
-            with open(MARKER + ".tmp", "w") as f:
-                f.write(str(worker_pid()))
-            os.rename(MARKER + ".tmp", MARKER)
-            time.sleep(120)
+            hold_until_killed()
         self.value = self.input
         self.next(self.join)
 
@@ -906,7 +908,7 @@ def test_a_worker_killed_mid_batch_fails_only_the_attempt_it_ran_and_places_the_
     marker = af_home / "worker.pid"
     with dask_cluster(worker_env(endpoint), nworkers=1, nthreads=1) as own:  # one thread: later attempts wait in batches
         monkeypatch.setenv("ARTIFLOW_DASK_SCHEDULER", own.address)
-        path = flow_file(af_home, BATCH_KILLED.format(marker=str(marker), worker_pid=WORKER_PID))
+        path = flow_file(af_home, BATCH_KILLED.format(prelude=victim_prelude(marker)))
         proc = subprocess.Popen([sys.executable, str(path), "run", "--executor", "dask"], stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": str(REPO / "src")})
         try:
